@@ -15,6 +15,9 @@ pub enum BboxError {
         "bbox '{0}' must be 'lon,lat' (single tile) or 'min_lon,min_lat,max_lon,max_lat' with finite numbers"
     )]
     Syntax(String),
+    /// Not two comma-separated numbers.
+    #[error("'{0}' is not a point: expected LON,LAT in degrees, e.g. 0.17,52.23")]
+    PointSyntax(String),
     /// A point outside WGS84 or not finite.
     #[error(
         "point '{0}' must contain finite WGS84 longitude/latitude coordinates (|lon| <= 180, |lat| <= 90)"
@@ -147,7 +150,7 @@ pub fn parse_point(s: &str) -> Result<(f64, f64), BboxError> {
                 Err(BboxError::BadPoint(s.to_string()))
             }
         }
-        _ => Err(BboxError::Syntax(s.to_string())),
+        _ => Err(BboxError::PointSyntax(s.to_string())),
     }
 }
 

@@ -1,0 +1,13 @@
+//! The file formats of the published TESSERA data: NPY tiles, GeoTIFF landmasks and
+//! exports, and the Parquet manifests.
+
+#![warn(missing_docs)]
+
+pub mod atomic;
+pub mod dtype;
+pub mod geotiff;
+pub(crate) mod guard;
+pub mod manifest;
+pub mod npy;
+
+pub use dtype::{DType, Element};

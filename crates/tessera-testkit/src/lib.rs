@@ -1,0 +1,89 @@
+//! Test helpers shared by the workspace's integration tests: running the oracles our users
+//! read our files with (Python with NumPy, pyarrow and pyproj; GDAL's command-line tools).
+//!
+//! The oracles are required, never optional: a missing tool fails the test with a message
+//! saying how to install it (`.ci/run` installs them all).
+
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Python interpreter with the oracle packages: `$TESSERA_PYTHON`, else `python3`.
+pub fn python() -> PathBuf {
+    std::env::var_os("TESSERA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+/// Runs a Python script (source text) with arguments; returns stdout. Panics with the
+/// script's stderr when it fails.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {:?} ({e}); set TESSERA_PYTHON to a Python with numpy, pyarrow, pandas and pyproj (see .ci/run)",
+                python()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "python oracle failed:\n--- stderr ---\n{}\n--- stdout ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs a command-line tool and returns stdout, panicking with its stderr on failure.
+pub fn run_tool(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap_or_else(|e| {
+        panic!("cannot run {program} ({e}); install it (Debian: apt-get install gdal-bin), see .ci/run")
+    });
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `gdalinfo -json` of a file, parsed.
+pub fn gdalinfo(path: &Path) -> serde_json::Value {
+    let text = run_tool(
+        "gdalinfo",
+        &["-json", "-mdd", "all", &path.to_string_lossy()],
+    );
+    serde_json::from_str(&text).expect("gdalinfo -json output is JSON")
+}
+
+/// `gdallocationinfo -valonly` of pixel (col, row) for one band (1-based), as text.
+pub fn gdal_value(path: &Path, band: usize, col: usize, row: usize) -> String {
+    run_tool(
+        "gdallocationinfo",
+        &[
+            "-valonly",
+            "-b",
+            &band.to_string(),
+            &path.to_string_lossy(),
+            &col.to_string(),
+            &row.to_string(),
+        ],
+    )
+    .trim()
+    .to_string()
+}
+
+/// A fresh, empty directory for one test (under the system temp dir).
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join("tessera-tests")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
