@@ -1,0 +1,14 @@
+//! Command implementations: each turns parsed arguments into library calls and output.
+
+mod manifest;
+mod tile;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Tile(a) => tile::run(&a),
+        Command::Manifest(a) => manifest::run(&a),
+    }
+}
