@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole test suite with its oracles: NumPy, pyarrow, pandas and pyproj in a
+# virtual environment (.venv, created on first use from tests/requirements.txt) and
+# GDAL's command-line tools (Debian: apt-get install gdal-bin). Extra arguments go to
+# `cargo test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${TESSERA_PYTHON:-}" ]; then
+  venv=${TESSERA_VENV:-.venv}
+  if ! "$venv/bin/python" -c "import numpy, pyarrow, pandas, pyproj" 2>/dev/null; then
+    echo "setting up the test oracles in $venv (tests/requirements.txt)" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q -r tests/requirements.txt
+  fi
+  export TESSERA_PYTHON="$PWD/$venv/bin/python"
+fi
+for tool in gdalinfo gdallocationinfo gdal_translate; do
+  command -v "$tool" >/dev/null || { echo "error: $tool not found; install GDAL (Debian: apt-get install gdal-bin)" >&2; exit 1; }
+done
+cargo test --workspace "$@"
