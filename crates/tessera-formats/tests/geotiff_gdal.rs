@@ -595,3 +595,41 @@ fn spec_validation_and_streaming_errors() {
     let mut f = GeoTiffFile::create(&dir.join("e.tif"), spec).unwrap();
     assert!(!f.writer().is_bigtiff());
 }
+
+/// A real file above 4 GiB: BigTIFF is chosen automatically and GDAL reads pixels stored
+/// past the 4 GiB mark. Ignored by default because it writes 4.5 GB; run it with
+/// `cargo test -p tessera-formats --test geotiff_gdal -- --ignored`.
+#[test]
+#[ignore = "writes a 4.5 GB file"]
+fn bigtiff_above_4_gib() {
+    let dir = scratch("tif-big");
+    let path = dir.join("big.tif");
+    let (w, h) = (70_000u32, 16_000u32);
+    let mut spec = GeoTiffSpec::new(w, h, 1, DType::F32);
+    spec.georef = Some(utm());
+    spec.nodata = Some(f64::NAN);
+    let mut f = GeoTiffFile::create(&path, spec).unwrap();
+    assert!(f.writer().is_bigtiff());
+    let rows = 256usize;
+    let mut buf = vec![0f32; w as usize * rows];
+    for r0 in (0..h as usize).step_by(rows) {
+        let n = rows.min(h as usize - r0);
+        for (i, v) in buf[..n * w as usize].iter_mut().enumerate() {
+            *v = ((r0 + i / w as usize) * 7 + i % w as usize) as f32;
+        }
+        f.writer().write_rows(&buf[..n * w as usize]).unwrap();
+    }
+    f.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() > 4 << 30);
+    let info = gdalinfo(&path);
+    assert_eq!(info["size"], serde_json::json!([w, h]));
+    let (c, r) = (69_999usize, 15_999usize);
+    assert_eq!(
+        gdal_value(&path, 1, c, r),
+        format!("{}", (r * 7 + c) as f32)
+    );
+    let mut rd = GeoTiffReader::open(&path).unwrap();
+    let last: Vec<f32> = rd.read_rows(15_999, 1).unwrap();
+    assert_eq!(last[c], (r * 7 + c) as f32);
+    std::fs::remove_file(&path).unwrap();
+}
