@@ -19,6 +19,83 @@ pub enum Command {
     Tile(TileArgs),
     /// Query a manifest.parquet file: the tile-years in a region and year.
     Manifest(ManifestArgs),
+    /// Synthetic mirrors: build one, serve one over HTTP, check one.
+    #[command(subcommand)]
+    Mirror(MirrorCommand),
+}
+
+/// `tessera mirror ...`.
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Write a synthetic mirror with the published layout (NPY tiles, landmasks,
+    /// manifests) and its ground truth (class rasters, labelled points) under truth/.
+    Synth(SynthArgs),
+    /// Serve a mirror directory over HTTP as the published mirror does (Range, ETag,
+    /// Last-Modified, CRC64NVMe on request), optionally with injected faults.
+    Serve(ServeArgs),
+    /// Check a mirror: manifest rows against files and sizes, NPY headers against the tile
+    /// geometry, landmask georeferences against the tile names, unlisted files.
+    Verify(VerifyArgs),
+}
+
+/// `tessera mirror synth`.
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output directory (the mirror root).
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// Region W,S,E,N (or LON,LAT for one tile): every 0.1-degree tile overlapping it.
+    #[arg(long, allow_hyphen_values = true, default_value = "-0.1,51.4,0.1,51.6")]
+    pub bbox: String,
+    /// Years, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "2024")]
+    pub years: Vec<i32>,
+    /// NPY dataset directories, comma-separated (v1, v1.1-cam, v2-2B-L~beta1, ...).
+    #[arg(long, value_delimiter = ',', default_value = "v1.1-cam")]
+    pub datasets: Vec<String>,
+    /// World seed: the same seed gives byte-identical mirrors.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Fraction of tile-years left out of each dataset, as coverage gaps.
+    #[arg(long, default_value_t = 0.05)]
+    pub missing_rate: f64,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera mirror serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The mirror root directory.
+    pub dir: std::path::PathBuf,
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub addr: std::net::SocketAddr,
+    /// A fault rule PATTERN:ACTION[,OPTION...] (repeatable), e.g. 'npy/**:status=503,times=2',
+    /// '**:latency=200', '**/*.npy:truncate=0.5,p=0.2', '**:flip,times=1', '**:reset=0.5',
+    /// '**:status=429,retry-after=1'. Options: times=N, after=N, p=P.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub faults: Vec<String>,
+    /// Seed of the probabilistic fault decisions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Serve requests without a User-Agent too (the published CDN answers them 403).
+    #[arg(long)]
+    pub allow_no_user_agent: bool,
+    /// Print one line per request.
+    #[arg(long)]
+    pub log: bool,
+}
+
+/// `tessera mirror verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The mirror root.
+    pub dir: std::path::PathBuf,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tessera manifest`.

@@ -649,6 +649,145 @@ pub fn read_manifest_bytes(
     read_manifest(bytes, what, q)
 }
 
+/// Reads every column of every row of a `manifest.parquet` (for checking a mirror).
+/// Rows whose lon/lat is not a tile centre are an error.
+pub fn read_manifest_records<R: ChunkReader + 'static>(
+    data: R,
+    what: &str,
+) -> Result<Vec<ManifestRecord>, ManifestError> {
+    crate::guard::contain(|| read_records_inner(data, what))
+        .unwrap_or_else(|e| Err(parquet_err(what, e)))
+}
+
+fn read_records_inner<R: ChunkReader + 'static>(
+    data: R,
+    what: &str,
+) -> Result<Vec<ManifestRecord>, ManifestError> {
+    let reader = ParquetRecordBatchReaderBuilder::try_new(data)
+        .map_err(|e| parquet_err(what, e))?
+        .build()
+        .map_err(|e| parquet_err(what, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| parquet_err(what, e))?;
+        let need = |name: &str| {
+            column(&batch, name).ok_or_else(|| ManifestError::MissingColumns {
+                what: what.into(),
+                missing: name.into(),
+            })
+        };
+        let strs = |name: &str| -> Result<Strs<'_>, ManifestError> {
+            let a = need(name)?;
+            Strs::of(a).ok_or_else(|| ManifestError::ColumnType {
+                what: what.into(),
+                column: name.into(),
+                found: a.data_type().to_string(),
+                expected: "string".into(),
+            })
+        };
+        let nums = |name: &str| -> Result<Num<'_>, ManifestError> {
+            num(&batch, name, what)?.ok_or_else(|| ManifestError::MissingColumns {
+                what: what.into(),
+                missing: name.into(),
+            })
+        };
+        let ts = |name: &str| -> Result<&TimestampNanosecondArray, ManifestError> {
+            let a = need(name)?;
+            a.as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .ok_or_else(|| ManifestError::ColumnType {
+                    what: what.into(),
+                    column: name.into(),
+                    found: a.data_type().to_string(),
+                    expected: "timestamp[ns, tz=UTC]".into(),
+                })
+        };
+        let (version, variant, directory, grid_path, scales_path) = (
+            strs("version")?,
+            strs("variant")?,
+            strs("directory")?,
+            strs("grid_path")?,
+            strs("scales_path")?,
+        );
+        let (year, lon, lat, gsize, ssize) = (
+            nums("year")?,
+            nums("lon")?,
+            nums("lat")?,
+            nums("grid_size")?,
+            nums("scales_size")?,
+        );
+        let (gm, sm) = (ts("grid_mtime")?, ts("scales_mtime")?);
+        for i in 0..batch.num_rows() {
+            let bad = |c: &str| parquet_err(what, format!("row {i}: null or invalid {c}"));
+            let tile = TileId::from_keys(
+                coord_key(lon.f64(i).ok_or_else(|| bad("lon"))?),
+                coord_key(lat.f64(i).ok_or_else(|| bad("lat"))?),
+            )
+            .map_err(|e| parquet_err(what, format!("row {i}: {e}")))?;
+            let s = |c: &Strs<'_>, n: &str| c.get(i).map(str::to_string).ok_or_else(|| bad(n));
+            out.push(ManifestRecord {
+                version: s(&version, "version")?,
+                variant: s(&variant, "variant")?,
+                year: year.i64(i).ok_or_else(|| bad("year"))? as i32,
+                tile,
+                directory: s(&directory, "directory")?,
+                grid_path: s(&grid_path, "grid_path")?,
+                scales_path: s(&scales_path, "scales_path")?,
+                grid_mtime_ns: if gm.is_valid(i) { gm.value(i) } else { 0 },
+                scales_mtime_ns: if sm.is_valid(i) { sm.value(i) } else { 0 },
+                grid_size: gsize.i64(i).ok_or_else(|| bad("grid_size"))?,
+                scales_size: ssize.i64(i).ok_or_else(|| bad("scales_size"))?,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads every row of a `landmasks.parquet`.
+pub fn read_landmask_records<R: ChunkReader + 'static>(
+    data: R,
+    what: &str,
+) -> Result<Vec<LandmaskRecord>, ManifestError> {
+    crate::guard::contain(|| {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(data)
+            .map_err(|e| parquet_err(what, e))?
+            .build()
+            .map_err(|e| parquet_err(what, e))?;
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| parquet_err(what, e))?;
+            let missing = |n: &str| ManifestError::MissingColumns {
+                what: what.into(),
+                missing: n.into(),
+            };
+            let lon = num(&batch, "lon", what)?.ok_or_else(|| missing("lon"))?;
+            let lat = num(&batch, "lat", what)?.ok_or_else(|| missing("lat"))?;
+            let size = num(&batch, "file_size", what)?.ok_or_else(|| missing("file_size"))?;
+            let key = column(&batch, "key")
+                .and_then(Strs::of)
+                .ok_or_else(|| missing("key"))?;
+            let mtime = column(&batch, "mtime")
+                .and_then(|a| a.as_any().downcast_ref::<TimestampNanosecondArray>());
+            for i in 0..batch.num_rows() {
+                let bad = |c: &str| parquet_err(what, format!("row {i}: null or invalid {c}"));
+                let tile = TileId::from_keys(
+                    coord_key(lon.f64(i).ok_or_else(|| bad("lon"))?),
+                    coord_key(lat.f64(i).ok_or_else(|| bad("lat"))?),
+                )
+                .map_err(|e| parquet_err(what, format!("row {i}: {e}")))?;
+                out.push(LandmaskRecord {
+                    tile,
+                    file_size: size.i64(i).ok_or_else(|| bad("file_size"))?,
+                    mtime_ns: mtime.filter(|m| m.is_valid(i)).map_or(0, |m| m.value(i)),
+                    key: key.get(i).ok_or_else(|| bad("key"))?.to_string(),
+                });
+            }
+        }
+        Ok(out)
+    })
+    .unwrap_or_else(|e| Err(parquet_err(what, e)))
+}
+
 /// Reads `landmasks.parquet`: tile → file size. Requires `lat, lon, file_size`.
 pub fn read_landmasks<R: ChunkReader + 'static>(
     data: R,

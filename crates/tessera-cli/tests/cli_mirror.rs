@@ -1,0 +1,171 @@
+//! `tessera mirror synth | verify | serve` as a user runs them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tessera_testkit::scratch;
+
+fn tessera(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn synth_verify_and_damage() {
+    let dir = scratch("cli-synth");
+    let d = dir.display().to_string();
+    let (code, out, err) = tessera(&[
+        "mirror",
+        "synth",
+        "-o",
+        &d,
+        "--bbox",
+        "0.01,-80.09,0.09,-80.01",
+        "--years",
+        "2023,2024",
+        "--datasets",
+        "v1,v1.1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["land_tiles"], 1);
+    assert_eq!(
+        v["tile_years"]["v1"].as_u64().unwrap()
+            + v["tile_years"]["v1.1-cam"].as_u64().unwrap()
+            + v["gaps"].as_u64().unwrap(),
+        4
+    );
+    let (code, out, _) = tessera(&["mirror", "verify", &d]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK"), "{out}");
+    // Damage: a truncated tile, a stray file, a wrong landmask.
+    let npy = std::fs::read_dir(dir.join("npy/v1/2024"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let tile = npy.file_name().unwrap().to_string_lossy().into_owned();
+    let emb = npy.join(format!("{tile}.npy"));
+    if emb.exists() {
+        let f = std::fs::OpenOptions::new().write(true).open(&emb).unwrap();
+        f.set_len(1000).unwrap();
+    }
+    std::fs::write(
+        dir.join("npy/v1/2024")
+            .join(&tile)
+            .join("grid_9.95_9.95.npy"),
+        b"x",
+    )
+    .unwrap();
+    let (code, out, err) = tessera(&["mirror", "verify", &d, "--json"]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let problems: Vec<String> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        problems.iter().any(|p| p.contains("not in the manifest")),
+        "{problems:?}"
+    );
+    if emb.exists() {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("truncated") || p.contains("bytes on disk")),
+            "{problems:?}"
+        );
+    }
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn synth_bad_input() {
+    let dir = scratch("cli-synth-bad");
+    let d = dir.display().to_string();
+    for args in [
+        vec!["--bbox", "0,0,0,1"],
+        vec!["--datasets", "bogus"],
+        vec!["--years", "99"],
+        vec!["--missing-rate", "2"],
+        vec!["--bbox", "-20,-20,20,20"],
+    ] {
+        let mut a = vec!["mirror", "synth", "-o", &d];
+        a.extend(args.iter().copied());
+        let (code, _, err) = tessera(&a);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let (code, _, _) = tessera(&["mirror", "verify", "/nonexistent/dir"]);
+    assert_eq!(code, 2);
+    let (code, _, err) = tessera(&["mirror", "serve", &d, "--fault", "nonsense"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn serve_prints_address_and_stops_on_ctrl_c() {
+    let dir = scratch("cli-serve");
+    std::fs::create_dir_all(dir.join("npy/v1")).unwrap();
+    std::fs::write(dir.join("npy/v1/manifest.parquet"), b"hello").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "mirror",
+            "serve",
+            &dir.display().to_string(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect(&line)
+        .to_string();
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "binds loopback: {line}"
+    );
+    let mut t = TcpStream::connect(url.trim_start_matches("http://")).unwrap();
+    write!(t, "GET /npy/v1/manifest.parquet HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    t.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with("hello"),
+        "{resp}"
+    );
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "clean exit on Ctrl-C: {status}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,14 @@
+//! HTTP serving for TESSERA mirrors: `tessera mirror serve` serves a mirror directory with
+//! the HTTP behaviour of the published mirror (S3 behind a CDN), plus seeded fault
+//! injection and request statistics for testing clients against it.
+
+#![warn(missing_docs)]
+
+pub mod faults;
+pub mod mirror;
+pub mod objects;
+
+pub use faults::{FaultAction, FaultParseError, FaultRule, Faults, glob_match};
+pub use mirror::{
+    KeyStats, MirrorServer, ServerConfig, ServerError, ServerHandle, Stats, bind, serve,
+};

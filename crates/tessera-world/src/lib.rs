@@ -1,0 +1,42 @@
+//! The world map every tool needs offline: Natural Earth 1:110m admin-0 countries (public
+//! domain, v5.1.1) embedded in the binary. It gives country lookup by name, ISO code or
+//! alias, and the land/water boundary as the union of the country polygons.
+
+#![warn(missing_docs)]
+
+mod countries;
+mod land;
+
+pub use countries::{Country, CountryError, countries, country_by_name, similarity, total_bounds};
+pub use land::{LandIndex, LandRaster, land_index};
+
+/// A closed ring of (lon, lat) vertices (first vertex repeated at the end or not).
+pub type Ring = Vec<(f64, f64)>;
+
+/// A polygon: rings in Shapefile order (outer rings clockwise, holes counter-clockwise).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Polygon {
+    /// The rings.
+    pub rings: Vec<Ring>,
+}
+
+/// `[west, south, east, north]` of some rings.
+pub fn rings_bbox<'a>(rings: impl IntoIterator<Item = &'a Ring>) -> Option<[f64; 4]> {
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    let mut any = false;
+    for r in rings {
+        for &(x, y) in r {
+            any = true;
+            b[0] = b[0].min(x);
+            b[1] = b[1].min(y);
+            b[2] = b[2].max(x);
+            b[3] = b[3].max(y);
+        }
+    }
+    any.then_some(b)
+}
