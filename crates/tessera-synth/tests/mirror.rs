@@ -387,3 +387,41 @@ fn coverage_gaps_and_ocean() {
     assert!(!sea.join("npy/v1/2024").exists());
     assert!(sea.join("npy/v1/manifest.parquet").exists());
 }
+
+#[test]
+fn land_cover_is_continuous_across_tiles_and_zones() {
+    let dir = north();
+    let (west, east): (TileId, TileId) = (
+        "grid_23.95_69.05".parse().unwrap(),
+        "grid_24.05_69.05".parse().unwrap(),
+    );
+    let (gw, ge) = (TileGeoref::of_tile(west), TileGeoref::of_tile(east));
+    assert_ne!(gw.crs, ge.crs, "the two tiles lie in different UTM zones");
+    let read = |t: TileId| -> Vec<u8> {
+        GeoTiffReader::open(&dir.join(format!("truth/2024/{t}_classes.tiff")))
+            .unwrap()
+            .read_all()
+            .unwrap()
+    };
+    let (cw, ce) = (read(west), read(east));
+    // Points just around the shared edge (lon 24.0) are inside both rasters, which overlap.
+    let (mut same, mut n) = (0, 0);
+    for i in 0..2000 {
+        let lat = 69.001 + 0.098 * f64::from(i) / 2000.0;
+        for lon in [23.9995, 24.0, 24.0005] {
+            let (Some((rw, cw_)), Some((re, ce_))) = (gw.pixel_of(lon, lat), ge.pixel_of(lon, lat))
+            else {
+                continue;
+            };
+            n += 1;
+            same += usize::from(cw[rw * gw.width + cw_] == ce[re * ge.width + ce_]);
+        }
+    }
+    assert!(n > 5000, "{n} shared points");
+    let agree = same as f64 / n as f64;
+    // Pixel grids differ by up to half a pixel, so only boundary pixels may disagree.
+    assert!(
+        agree > 0.93,
+        "classes agree on {agree} of the shared points"
+    );
+}
