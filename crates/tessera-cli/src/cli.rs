@@ -7,9 +7,58 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Options shared by the commands that read a mirror.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options of every command that talks to a mirror.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Mirror root: https://..., http://..., s3://bucket/prefix or a local directory
+    /// [default: https://data.source.coop/tessera/tessera]
+    #[arg(long, global = true, env = "TESSERA_MIRROR", value_name = "URL|PATH")]
+    pub mirror: Option<String>,
+    /// Where manifests are cached [default: $XDG_CACHE_HOME/tessera or ~/.cache/tessera]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// More detail (lists every file, per-year counts).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Region selectors (exactly one).
+#[derive(Debug, Clone, Args, Default)]
+pub struct RegionSelect {
+    /// W,S,E,N in degrees, or LON,LAT for the one tile containing the point.
+    #[arg(long, allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// LON,LAT: the tile containing the point.
+    #[arg(long, allow_hyphen_values = true)]
+    pub tile: Option<String>,
+    /// A GeoJSON or Shapefile (with .prj); its bounding box is used.
+    #[arg(long, value_name = "PATH")]
+    pub region_file: Option<std::path::PathBuf>,
+    /// A country by name, ISO code or alias (uk, usa, ...); its bounding box is used.
+    #[arg(long)]
+    pub country: Option<String>,
+}
+
+/// Dataset selectors.
+#[derive(Debug, Clone, Args)]
+pub struct DatasetSelect {
+    /// Dataset version (v1, v1.1, v2, ...).
+    #[arg(long, default_value = "v1.1")]
+    pub dataset_version: String,
+    /// Dataset variant [default: the version's default for the format, e.g. cambridge for v1.1 NPY].
+    #[arg(long)]
+    pub dataset_variant: Option<String>,
 }
 
 /// Commands.
@@ -22,6 +71,121 @@ pub enum Command {
     /// Synthetic mirrors: build one, serve one over HTTP, check one.
     #[command(subcommand)]
     Mirror(MirrorCommand),
+    /// Datasets and their coverage, or the tiles in a local directory (--tiles).
+    Info(InfoArgs),
+    /// Download a region as per-tile GeoTIFFs or NPY tiles, verified and resumable.
+    Download(DownloadArgs),
+    /// Sample embeddings at points (CSV, GeoJSON or GeoParquet) into CSV, Parquet or NPY.
+    Sample(SampleArgs),
+    /// Run the whole workflow on built-in synthetic data: build a mirror, serve it, download
+    /// a region as GeoTIFF, sample labelled points, and report what it cost.
+    Demo(DemoArgs),
+}
+
+/// `tessera info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Describe the tiles in this directory instead of the published datasets.
+    #[arg(long, value_name = "PATH")]
+    pub tiles: Option<std::path::PathBuf>,
+    /// Dataset selection.
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera download`.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// Output directory (required unless --dry-run).
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+    /// Region.
+    #[command(flatten)]
+    pub region: RegionSelect,
+    /// tiff (per-tile float32 GeoTIFFs) or npy (the published int8 + scales files).
+    #[arg(short, long, default_value = "tiff")]
+    pub format: String,
+    /// Year.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+    /// Bands to export, e.g. "0,1,2" [default: all 128] (tiff only).
+    #[arg(long)]
+    pub bands: Option<String>,
+    /// GeoTIFF compression: zstd[:LEVEL], deflate[:LEVEL], lzw or none.
+    #[arg(long, default_value = "zstd:1")]
+    pub compress: String,
+    /// Dataset selection.
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
+    /// A directory with manifest.parquet and landmasks.parquet to use instead of the mirror's.
+    #[arg(long, value_name = "DIR")]
+    pub registry_dir: Option<std::path::PathBuf>,
+    /// auto, tiles or zarr (auto: Zarr streaming for TIFF output when no --registry-dir).
+    #[arg(long, default_value = "auto")]
+    pub source: String,
+    /// Show what would be downloaded and its size, and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List every file in the summary.
+    #[arg(long)]
+    pub list_files: bool,
+    /// Files downloaded at once.
+    #[arg(short, long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Points: CSV with lon,lat columns (others are kept), GeoJSON FeatureCollection of
+    /// Points, or (Geo)Parquet.
+    #[arg(long, value_name = "FILE")]
+    pub points: std::path::PathBuf,
+    /// Year.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+    /// Output: .csv or .parquet (input columns + emb_0..emb_127) or .npy ((N, 128) float32).
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// Read tiles from (and download missing ones into) this directory, in the reference's
+    /// layout; without it, points are read from the mirror with 128-byte range requests.
+    #[arg(long, value_name = "DIR")]
+    pub tiles: Option<std::path::PathBuf>,
+    /// With --tiles: never download; missing tiles are an error.
+    #[arg(long, requires = "tiles")]
+    pub offline: bool,
+    /// Add per-point columns: tile, pixel_row, pixel_col, crs, status.
+    #[arg(long)]
+    pub metadata: bool,
+    /// Dataset selection.
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
+    /// tiles (NPY) or zarr.
+    #[arg(long, default_value = "tiles")]
+    pub source: String,
+    /// Requests in flight.
+    #[arg(short, long, default_value_t = 16)]
+    pub jobs: usize,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Working directory for the mirror, downloads and results.
+    #[arg(long, default_value = "tessera-demo")]
+    pub workdir: std::path::PathBuf,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tessera mirror ...`.

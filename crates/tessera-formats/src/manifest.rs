@@ -305,10 +305,12 @@ pub struct ManifestQuery {
     pub bbox: Option<Bbox>,
     /// Also read `scales_size` (needed for download sizing).
     pub with_scales_size: bool,
+    /// Also read `grid_path` and `scales_path` (to check them before downloading).
+    pub with_paths: bool,
 }
 
 /// One selected tile-year.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManifestEntry {
     /// Year.
     pub year: i32,
@@ -318,6 +320,8 @@ pub struct ManifestEntry {
     pub grid_size: i64,
     /// Scales object size, when requested and present.
     pub scales_size: Option<i64>,
+    /// `(grid_path, scales_path)`, when requested and present.
+    pub paths: Option<(String, String)>,
 }
 
 /// The rows a query selected, in manifest order, unique per (year, tile).
@@ -534,6 +538,11 @@ fn read_manifest_inner<R: ChunkReader + 'static>(
     if q.with_scales_size && names.contains_key("scales_size") {
         wanted.push("scales_size");
     }
+    let with_paths =
+        q.with_paths && names.contains_key("grid_path") && names.contains_key("scales_path");
+    if with_paths {
+        wanted.extend(["grid_path", "scales_path"]);
+    }
     let filter_version = q.version.is_some() && names.contains_key("version");
     let filter_variant = q.variant.is_some() && names.contains_key("variant");
     if filter_version {
@@ -585,6 +594,8 @@ fn read_manifest_inner<R: ChunkReader + 'static>(
         };
         let version = strs("version", filter_version)?;
         let variant = strs("variant", filter_variant)?;
+        let gpaths = strs("grid_path", with_paths)?;
+        let spaths = strs("scales_path", with_paths)?;
         for i in 0..n {
             let (Some(y), Some(x), Some(yy), Some(gs)) =
                 (year.i64(i), lon.f64(i), lat.f64(i), size.i64(i))
@@ -622,6 +633,13 @@ fn read_manifest_inner<R: ChunkReader + 'static>(
                 tile,
                 grid_size: gs,
                 scales_size: scales.as_ref().and_then(|s| s.i64(i)),
+                paths: match (&gpaths, &spaths) {
+                    (Some(g), Some(s)) => Some((
+                        g.get(i).unwrap_or("").to_string(),
+                        s.get(i).unwrap_or("").to_string(),
+                    )),
+                    _ => None,
+                },
             });
         }
     }

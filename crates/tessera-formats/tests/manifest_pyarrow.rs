@@ -160,6 +160,7 @@ print(json.dumps({
         version: Some("1.0".into()),
         variant: Some("vultr".into()),
         with_scales_size: true,
+        with_paths: false,
     };
     let sel = read_manifest_file(&path, &q).unwrap();
     // Centres at lon ±0.05, ±0.15 and lat 51.25 (on the expanded edge, inclusive), 51.35.
@@ -210,6 +211,7 @@ df[['lon', 'lat', 'grid_size']].assign(year=df['year'].astype(str)).to_parquet(f
         version: Some("1.0".into()),
         variant: Some("vultr".into()),
         with_scales_size: true,
+        with_paths: false,
     };
     let sel = read_manifest_file(&dir.join("manifest.parquet"), &q).unwrap();
     // lon centres -0.15..0.15 (4) × lat 51.25..51.55 (4): the reference's 16 London tiles.

@@ -6,7 +6,8 @@
 //!   `?` one character), e.g. `npy/**/*.npy` or `**`;
 //! - ACTION: `status=CODE` (with `retry-after=SECONDS`), `latency=MS`, `truncate=FRACTION`
 //!   (the body stops early), `flip` (one byte of the body is inverted), `reset=FRACTION`
-//!   (the connection is reset after that fraction of the body);
+//!   (the connection is reset after that fraction of the body), `rate=BYTES_PER_SECOND`
+//!   (the body is sent no faster; suffixes k, m, g);
 //! - OPTIONS: `times=N` (only the first N matching requests of each key), `after=N` (only
 //!   after the first N), `p=P` (with probability P, decided by a hash of the seed, the key
 //!   and the request's ordinal for that key, so runs are reproducible).
@@ -48,6 +49,8 @@ pub enum FaultAction {
     Flip,
     /// Send this fraction of the body, then reset the connection.
     Reset(f64),
+    /// Send the body at most this many bytes per second.
+    Rate(u64),
 }
 
 /// One rule.
@@ -153,6 +156,24 @@ impl FaultRule {
             "truncate" => FaultAction::Truncate(frac(value)?),
             "reset" => FaultAction::Reset(frac(value)?),
             "flip" => FaultAction::Flip,
+            "rate" => {
+                let v = value
+                    .ok_or_else(|| err("missing rate"))?
+                    .to_ascii_lowercase();
+                let (num, mult) = match v.chars().last() {
+                    Some('k') => (&v[..v.len() - 1], 1_000),
+                    Some('m') => (&v[..v.len() - 1], 1_000_000),
+                    Some('g') => (&v[..v.len() - 1], 1_000_000_000),
+                    _ => (v.as_str(), 1),
+                };
+                let r: u64 = num
+                    .parse()
+                    .map_err(|_| err("bad rate (bytes per second, e.g. 20m)"))?;
+                if r == 0 {
+                    return Err(err("rate must be positive"));
+                }
+                FaultAction::Rate(r * mult)
+            }
             _ => return Err(err("unknown action")),
         };
         let (mut times, mut after, mut p) = (None, 0, 1.0);
@@ -202,6 +223,8 @@ pub struct Decision {
     pub reset_at: Option<u64>,
     /// Invert the byte at this offset of the body.
     pub flip_at: Option<u64>,
+    /// Send the body at most this fast (bytes per second).
+    pub rate: Option<u64>,
 }
 
 /// The active rules and per-key request ordinals.
@@ -274,6 +297,7 @@ impl Faults {
             let at = |f: f64| ((body_len as f64 * f) as u64).min(body_len.saturating_sub(1));
             match r.action {
                 FaultAction::Latency(l) => d.latency += l,
+                FaultAction::Rate(r) => d.rate = Some(d.rate.map_or(r, |x| x.min(r))),
                 FaultAction::Status { code, retry_after } if d.status.is_none() && !body_fault => {
                     d.status = Some((code, retry_after));
                 }

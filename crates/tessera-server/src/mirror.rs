@@ -342,6 +342,7 @@ async fn serve_object(
             truncate_at: None,
             reset_at: None,
             flip_at: None,
+            rate: None,
             ..d
         }
     } else {
@@ -446,8 +447,10 @@ async fn serve_object(
             .unwrap_or_else(|_| internal(&key));
     }
     // Small bodies without faults are read in one positioned read; the rest is streamed.
-    let plain =
-        decision.truncate_at.is_none() && decision.reset_at.is_none() && decision.flip_at.is_none();
+    let plain = decision.truncate_at.is_none()
+        && decision.reset_at.is_none()
+        && decision.flip_at.is_none()
+        && decision.rate.is_none();
     if plain && body_len <= SMALL_BODY {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; body_len as usize];
@@ -576,7 +579,15 @@ fn file_body(
             // Truncation: end the stream early; the peer sees fewer bytes than announced.
             return None;
         }
-        let want = (limit - s.sent).min(256 * 1024) as usize;
+        let chunk = if s.d.rate.is_some() {
+            64 * 1024
+        } else {
+            256 * 1024
+        };
+        let want = (limit - s.sent).min(chunk) as usize;
+        if let Some(r) = s.d.rate {
+            tokio::time::sleep(Duration::from_secs_f64(want as f64 / r as f64)).await;
+        }
         let mut buf = vec![0u8; want];
         let file = s.file.as_mut()?;
         match file.read_exact(&mut buf).await {

@@ -450,3 +450,17 @@ fn stats_and_admin_endpoints() {
         .unwrap();
     assert_eq!(s.handle().stats().requests, 0);
 }
+
+#[test]
+fn rate_fault_throttles_the_body() {
+    let (dir, small, _) = fixture("srv-rate");
+    let s = server(&dir, &[&format!("{SMALL}:rate=600k")]);
+    let c = client();
+    let t = Instant::now();
+    assert_eq!(
+        read_all(&c, &format!("{}/{SMALL}", s.url())).unwrap(),
+        small
+    );
+    let secs = t.elapsed().as_secs_f64();
+    assert!(secs >= 0.4, "300 kB at 600 kB/s took {secs} s");
+}

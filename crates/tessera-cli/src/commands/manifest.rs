@@ -39,6 +39,7 @@ pub fn run(a: &ManifestArgs) -> anyhow::Result<()> {
         year: a.year,
         bbox,
         with_scales_size: true,
+        with_paths: false,
     };
     if !a.path.is_file() {
         return Err(usage(format!(

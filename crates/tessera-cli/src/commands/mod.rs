@@ -1,8 +1,14 @@
 //! Command implementations: each turns parsed arguments into library calls and output.
 
+pub(crate) mod common;
+mod demo;
+pub(crate) mod download;
+mod info;
 mod manifest;
 mod mirror;
+mod sample;
 mod tile;
+pub(crate) mod zarr_download;
 
 use crate::cli::{Cli, Command};
 
@@ -10,9 +16,14 @@ pub(crate) mod progress;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
     match cli.command {
         Command::Tile(a) => tile::run(&a),
         Command::Manifest(a) => manifest::run(&a),
         Command::Mirror(m) => mirror::run(m),
+        Command::Info(a) => info::run(&a, g),
+        Command::Download(a) => download::run(&a, g),
+        Command::Sample(a) => sample::run(&a, g),
+        Command::Demo(a) => demo::run(&a, g),
     }
 }

@@ -25,3 +25,14 @@ fn target() -> ProgressDrawTarget {
         ProgressDrawTarget::hidden()
     }
 }
+
+/// A bar counting bytes with rate and ETA.
+pub fn bytes(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(total), target());
+    pb.set_style(
+        ProgressStyle::with_template(&format!("{{bar:30}} {{bytes}}/{{total_bytes}} {what} {{binary_bytes_per_sec}} eta {{eta}} {{msg}}"))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}

@@ -1,0 +1,259 @@
+//! `tessera demo`: the whole workflow on built-in synthetic data, offline.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::json;
+use tessera_client::points::{Column, read_points, write_samples};
+use tessera_client::registry::{Registry, RegistrySource};
+use tessera_client::sample::sample_remote;
+use tessera_client::{Mirror, MirrorRoot};
+use tessera_core::{Bbox, DatasetRef, FormatChoice};
+use tessera_server::{MirrorServer, ServerConfig};
+use tessera_synth::{SynthOptions, synthesize};
+
+use crate::cli::{DatasetSelect, DemoArgs, DownloadArgs, GlobalArgs, RegionSelect};
+use crate::commands::common::{cli_err, human, runtime};
+use crate::commands::download;
+use crate::exit::usage;
+
+const BBOX: &str = "-0.05,51.41,0.05,51.49";
+const YEAR: i32 = 2024;
+
+fn dir_size(p: &Path) -> (usize, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            let (f, b) = dir_size(&path);
+            files += f;
+            bytes += b;
+        } else if let Ok(m) = e.metadata() {
+            files += 1;
+            bytes += m.len();
+        }
+    }
+    (files, bytes)
+}
+
+pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+    let w = &a.workdir;
+    tessera_client::download::preflight(w).map_err(cli_err)?;
+    let say = |s: &str| {
+        if !a.json && !g.quiet {
+            println!("{s}");
+        }
+    };
+    // 1. A synthetic mirror (reused when already built with the same parameters).
+    let mirror_dir = w.join("mirror");
+    let t = Instant::now();
+    let bbox = Bbox::new(-0.05, 51.41, 0.05, 51.49).map_err(|e| usage(e.to_string()))?;
+    let params = mirror_dir.join("synth.json");
+    let reuse = std::fs::read_to_string(&params)
+        .is_ok_and(|p| p.contains("\"seed\": 42") && p.contains("-0.05"));
+    say(&format!(
+        "1/4 Building a synthetic mirror in {} ...",
+        mirror_dir.display()
+    ));
+    if !reuse {
+        let mut o = SynthOptions::new(&mirror_dir, bbox);
+        o.years = vec![YEAR];
+        o.datasets = vec!["v1.1-cam".into()];
+        o.missing_rate = 0.0;
+        synthesize(&o, &|_, _, _| {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let (mfiles, mbytes) = dir_size(&mirror_dir);
+    let synth_secs = t.elapsed().as_secs_f64();
+    say(&format!(
+        "    {mfiles} files, {} in {synth_secs:.1} s{}",
+        human(mbytes),
+        if reuse { " (reused)" } else { "" }
+    ));
+
+    // 2. Serve it on loopback.
+    let server =
+        MirrorServer::start(ServerConfig::new(&mirror_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let url = server.url();
+    say(&format!(
+        "2/4 Serving it at {url} (S3-like: Range, ETag, CRC64NVMe)"
+    ));
+
+    // 3. Download the region as GeoTIFFs through the server.
+    let out = w.join("download");
+    let _ = std::fs::remove_dir_all(&out);
+    let dg = GlobalArgs {
+        mirror: Some(url.clone()),
+        cache_dir: Some(w.join("cache")),
+        verbose: false,
+        quiet: true,
+    };
+    let da = DownloadArgs {
+        output: Some(out.clone()),
+        region: RegionSelect {
+            bbox: Some(BBOX.into()),
+            ..Default::default()
+        },
+        format: "tiff".into(),
+        year: YEAR,
+        bands: None,
+        compress: "zstd:1".into(),
+        dataset: DatasetSelect {
+            dataset_version: "v1.1".into(),
+            dataset_variant: Some("cambridge".into()),
+        },
+        registry_dir: None,
+        source: "tiles".into(),
+        dry_run: false,
+        list_files: false,
+        jobs: 8,
+        json: false,
+    };
+    say(&format!(
+        "3/4 Downloading bbox {BBOX} ({YEAR}) as GeoTIFF into {} ...",
+        out.display()
+    ));
+    let done = download::execute(&da, &dg)?
+        .ok_or_else(|| anyhow::anyhow!("the demo region has no tiles"))?;
+    let tiff_bytes: u64 = done.geotiffs.iter().map(|(_, n)| n).sum();
+    say(&format!(
+        "    fetched {} files ({}) in {:.2} s, verified; exported {} GeoTIFFs ({}) in {:.2} s",
+        done.files,
+        human(done.bytes),
+        done.download_secs,
+        done.geotiffs.len(),
+        human(tiff_bytes),
+        done.export_secs
+    ));
+    for (p, _) in &done.geotiffs {
+        say(&format!("    {}", p.display()));
+    }
+
+    // 4. Sample the labelled points of the ground truth with range reads.
+    let labels = mirror_dir.join(format!("truth/{YEAR}/labels.geojson"));
+    let samples_path = w.join("samples.csv");
+    say(&format!(
+        "4/4 Sampling the labelled points {} over HTTP ...",
+        labels.display()
+    ));
+    let t = Instant::now();
+    let table = read_points(&labels).map_err(cli_err)?;
+    let rt = runtime()?;
+    let m = Mirror::new(MirrorRoot::Http(url.clone())).map_err(cli_err)?;
+    let ds = DatasetRef::resolve("v1.1", Some("cambridge"), FormatChoice::Any, true)
+        .map_err(|e| usage(e.to_string()))?;
+    let reg = rt
+        .block_on(Registry::open(
+            &m,
+            &ds,
+            &RegistrySource {
+                cache_dir: Some(w.join("cache")),
+                registry_dir: None,
+            },
+        ))
+        .map_err(cli_err)?;
+    let s = rt
+        .block_on(sample_remote(&m, &reg, YEAR, &table.lon, &table.lat, 16))
+        .map_err(cli_err)?;
+    write_samples(&samples_path, &table, &s.values, s.bands, Some(&s.meta)).map_err(cli_err)?;
+    let sample_secs = t.elapsed().as_secs_f64();
+    say(&format!(
+        "    {} of {} points in {:.2} s: {} read in {} range requests (whole tiles would be {})",
+        s.covered,
+        table.len(),
+        sample_secs,
+        human(s.bytes_fetched),
+        s.requests,
+        human(done.bytes)
+    ));
+    // What the embeddings know: nearest class centroid, fitted on every other label.
+    let classes: Vec<Option<i64>> = table
+        .columns
+        .iter()
+        .find_map(|c| match c {
+            Column::Int(n, v) if n == "class" => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let accuracy = nearest_centroid(&classes, &s.values, s.bands);
+    if let Some((acc, n, k)) = accuracy {
+        say(&format!(
+            "    a nearest-centroid classifier fitted on half the labels gets {:.1}% of the other {n} right ({k} classes)",
+            acc * 100.0
+        ));
+    }
+    say(&format!(
+        "    samples with their labels: {}",
+        samples_path.display()
+    ));
+    server.stop();
+    let (cfiles, cbytes) = dir_size(&w.join("cache"));
+    if a.json {
+        println!(
+            "{}",
+            json!({
+                "workdir": w, "mirror": {"dir": mirror_dir, "files": mfiles, "bytes": mbytes, "seconds": synth_secs, "reused": reuse},
+                "download": {"dir": out, "files": done.files, "bytes": done.bytes, "seconds": done.download_secs,
+                             "geotiffs": done.geotiffs.iter().map(|(p, n)| json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+                             "export_seconds": done.export_secs},
+                "sample": {"output": samples_path, "points": table.len(), "sampled": s.covered, "bytes": s.bytes_fetched,
+                           "requests": s.requests, "seconds": sample_secs,
+                           "accuracy": accuracy.map(|a| a.0)},
+                "cache": {"files": cfiles, "bytes": cbytes},
+            })
+        );
+    } else {
+        say(
+            "Done. Next: 'tessera info --tiles <download dir>', or sample your own points with 'tessera sample'.",
+        );
+    }
+    Ok(())
+}
+
+/// Accuracy of a nearest-centroid classifier fitted on even-indexed labelled points and
+/// tested on the odd ones: (accuracy, tested, classes).
+fn nearest_centroid(
+    classes: &[Option<i64>],
+    values: &[f32],
+    bands: usize,
+) -> Option<(f64, usize, usize)> {
+    let mut sums: BTreeMap<i64, (Vec<f64>, usize)> = BTreeMap::new();
+    let valid = |i: usize| values[i * bands].is_finite();
+    for (i, c) in classes.iter().enumerate().step_by(2) {
+        if let (Some(c), true) = (c, valid(i)) {
+            let e = sums.entry(*c).or_insert_with(|| (vec![0.0; bands], 0));
+            for b in 0..bands {
+                e.0[b] += f64::from(values[i * bands + b]);
+            }
+            e.1 += 1;
+        }
+    }
+    let cents: Vec<(i64, Vec<f64>)> = sums
+        .into_iter()
+        .map(|(c, (s, n))| (c, s.iter().map(|v| v / n as f64).collect()))
+        .collect();
+    if cents.len() < 2 {
+        return None;
+    }
+    let (mut ok, mut n) = (0, 0);
+    for (i, c) in classes.iter().enumerate().skip(1).step_by(2) {
+        let (Some(c), true) = (c, valid(i)) else {
+            continue;
+        };
+        let best = cents
+            .iter()
+            .min_by(|a, b| {
+                let d = |m: &Vec<f64>| {
+                    (0..bands)
+                        .map(|k| (m[k] - f64::from(values[i * bands + k])).powi(2))
+                        .sum::<f64>()
+                };
+                d(&a.1).total_cmp(&d(&b.1))
+            })
+            .map(|x| x.0);
+        ok += usize::from(best == Some(*c));
+        n += 1;
+    }
+    (n > 0).then(|| (ok as f64 / n as f64, n, cents.len()))
+}

@@ -1,0 +1,587 @@
+//! Mirror sources: a local directory, an http(s) root, or an anonymous `s3://bucket/prefix`
+//! (read over S3's path-style HTTPS endpoint, which also gives CRC64NVMe checksums). One
+//! HTTP client with an explicit User-Agent, timeouts, and retries with backoff that honour
+//! Retry-After.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
+use tessera_core::dataset::{DEFAULT_MIRROR, join_url};
+
+use crate::error::{ClientError, Result};
+
+/// The User-Agent we send (the published CDN refuses some default ones).
+pub fn user_agent() -> String {
+    format!("tessera/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Where the mirror is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorRoot {
+    /// A directory with the mirror layout.
+    Local(PathBuf),
+    /// An http(s) URL (no trailing slash).
+    Http(String),
+}
+
+impl MirrorRoot {
+    /// Parses `--mirror`: `http(s)://…`, `s3://bucket/prefix` (anonymous, path-style over
+    /// `$AWS_ENDPOINT_URL` or `https://s3.$AWS_REGION.amazonaws.com`, region default
+    /// us-west-2), `file://PATH` or a directory path.
+    pub fn parse(s: &str) -> Result<MirrorRoot> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(ClientError::Usage("--mirror is empty".into()));
+        }
+        if s.starts_with("http://") || s.starts_with("https://") {
+            reqwest::Url::parse(s)
+                .map_err(|e| ClientError::Usage(format!("bad mirror URL '{s}': {e}")))?;
+            return Ok(MirrorRoot::Http(s.trim_end_matches('/').to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let rest = rest.trim_matches('/');
+            if rest.is_empty() {
+                return Err(ClientError::Usage(format!(
+                    "bad mirror '{s}': expected s3://bucket[/prefix]"
+                )));
+            }
+            let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .unwrap_or_else(|_| {
+                    let region = std::env::var("AWS_REGION")
+                        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+                        .unwrap_or_else(|_| "us-west-2".into());
+                    format!("https://s3.{region}.amazonaws.com")
+                });
+            return Ok(MirrorRoot::Http(format!(
+                "{}/{rest}",
+                endpoint.trim_end_matches('/')
+            )));
+        }
+        if s.contains("://") && !s.starts_with("file://") {
+            return Err(ClientError::Usage(format!(
+                "unsupported mirror '{s}': use https://…, http://…, s3://bucket/prefix or a local directory"
+            )));
+        }
+        let p = PathBuf::from(s.strip_prefix("file://").unwrap_or(s));
+        if !p.is_dir() {
+            return Err(ClientError::Usage(format!(
+                "mirror directory {} does not exist",
+                p.display()
+            )));
+        }
+        Ok(MirrorRoot::Local(p))
+    }
+
+    /// The default published mirror, or `$TESSERA_MIRROR`.
+    pub fn from_env_or_default() -> Result<MirrorRoot> {
+        match std::env::var("TESSERA_MIRROR") {
+            Ok(v) if !v.trim().is_empty() => MirrorRoot::parse(&v),
+            _ => MirrorRoot::parse(DEFAULT_MIRROR),
+        }
+    }
+
+    /// The URL (or path) of a key.
+    pub fn locate(&self, key: &str) -> String {
+        match self {
+            MirrorRoot::Local(p) => p.join(key).display().to_string(),
+            MirrorRoot::Http(u) => join_url(u, key),
+        }
+    }
+
+    /// The local path of a key (local mirrors only).
+    pub fn local_path(&self, key: &str) -> Option<PathBuf> {
+        match self {
+            MirrorRoot::Local(p) => Some(p.join(key)),
+            MirrorRoot::Http(_) => None,
+        }
+    }
+
+    /// A short, filesystem-safe name for cache directories.
+    pub fn slug(&self) -> String {
+        let raw = match self {
+            MirrorRoot::Local(p) => p.display().to_string(),
+            MirrorRoot::Http(u) => u.split("://").nth(1).unwrap_or(u).to_string(),
+        };
+        raw.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+            .trim_matches('_')
+            .to_string()
+    }
+}
+
+impl std::fmt::Display for MirrorRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MirrorRoot::Local(p) => write!(f, "{}", p.display()),
+            MirrorRoot::Http(u) => f.write_str(u),
+        }
+    }
+}
+
+/// Retry policy for HTTP requests.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts per request (first try included).
+    pub attempts: u32,
+    /// First backoff delay; doubles each retry.
+    pub base: Duration,
+    /// Longest delay (also caps Retry-After).
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `n` (0-based), or Retry-After when the server sent one.
+    pub fn delay(&self, n: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(ra) = retry_after {
+            return ra.min(self.max);
+        }
+        let exp = self.base.saturating_mul(1u32 << n.min(16));
+        // Deterministic spread so that concurrent retries do not all hit at once.
+        let jitter = 0.8 + 0.4 * f64::from((n.wrapping_mul(2_654_435_761) >> 16) % 1000) / 1000.0;
+        exp.mul_f64(jitter).min(self.max)
+    }
+}
+
+/// Parses a Retry-After header (seconds or an HTTP date).
+pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let t = httpdate::parse_http_date(v).ok()?;
+    Some(
+        t.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+static CRYPTO: Once = Once::new();
+
+/// An HTTP client for a mirror.
+#[derive(Clone)]
+pub struct Http {
+    /// The reqwest client.
+    pub client: reqwest::Client,
+    /// The retry policy.
+    pub retry: RetryPolicy,
+}
+
+impl Http {
+    /// A client with our User-Agent and timeouts (connect 15 s, read 60 s).
+    pub fn new(retry: RetryPolicy) -> Result<Http> {
+        CRYPTO.call_once(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| ClientError::Usage(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Http { client, retry })
+    }
+
+    /// Sends a request built by `build` with retries; returns a response with a success
+    /// (or 304/206) status. 404 is [`ClientError::NotFound`] at once.
+    pub async fn send<F>(&self, url: &str, build: F) -> Result<reqwest::Response>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    {
+        let mut n = 0;
+        loop {
+            let outcome = build(&self.client).send().await;
+            let (err, wait) = match outcome {
+                Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
+                    return Ok(r);
+                }
+                Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+                    return Err(ClientError::NotFound {
+                        url: url.to_string(),
+                    });
+                }
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let ra = retry_after(r.headers());
+                    let hint = match status {
+                        403 => "; the mirror refused the request (check the URL and access)"
+                            .to_string(),
+                        416 => "; the requested range is outside the object".to_string(),
+                        _ => String::new(),
+                    };
+                    (
+                        ClientError::Http {
+                            url: url.to_string(),
+                            status,
+                            hint,
+                        },
+                        ra,
+                    )
+                }
+                Err(e) => (
+                    ClientError::Network {
+                        url: url.to_string(),
+                        message: describe(&e),
+                    },
+                    None,
+                ),
+            };
+            n += 1;
+            if !err.is_transient() || n >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(n - 1, wait)).await;
+        }
+    }
+
+    /// GET a whole object into memory, verified (length, MD5 of a simple ETag, CRC64NVMe).
+    pub async fn get(&self, url: &str) -> Result<Bytes> {
+        match self.fetch(url, |r| r).await? {
+            Fetched::Body { bytes, .. } => Ok(bytes),
+            Fetched::NotModified => Err(ClientError::Http {
+                url: url.to_string(),
+                status: 304,
+                hint: String::new(),
+            }),
+        }
+    }
+
+    /// GET with extra headers (e.g. If-Modified-Since); the body is verified against the
+    /// length, the MD5 of a simple ETag and the CRC64NVMe the mirror sends, and fetched
+    /// again when it does not match.
+    pub async fn fetch<F>(&self, url: &str, extra: F) -> Result<Fetched>
+    where
+        F: Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    {
+        let mut n = 0;
+        loop {
+            let r = self
+                .send(url, |c| {
+                    extra(c.get(url).header("x-amz-checksum-mode", "ENABLED"))
+                })
+                .await?;
+            if r.status() == StatusCode::NOT_MODIFIED {
+                return Ok(Fetched::NotModified);
+            }
+            let headers = r.headers().clone();
+            let expect = r.content_length();
+            let err = match r.bytes().await {
+                Ok(b) => match check_body(url, &headers, expect, &b) {
+                    Ok(()) => {
+                        let info = object_info(&headers, expect);
+                        return Ok(Fetched::Body {
+                            bytes: b,
+                            modified: info.modified,
+                        });
+                    }
+                    Err(e) => e,
+                },
+                Err(e) => ClientError::Network {
+                    url: url.to_string(),
+                    message: describe(&e),
+                },
+            };
+            n += 1;
+            if n >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(n - 1, None)).await;
+        }
+    }
+
+    /// GET bytes `start..=end` of an object (checked: exactly that many bytes).
+    pub async fn get_range(&self, url: &str, start: u64, end: u64) -> Result<Bytes> {
+        let want = end - start + 1;
+        let mut n = 0;
+        loop {
+            let r = self
+                .send(url, |c| {
+                    c.get(url)
+                        .header(reqwest::header::RANGE, format!("bytes={start}-{end}"))
+                })
+                .await?;
+            let partial = r.status() == StatusCode::PARTIAL_CONTENT;
+            let result = r.bytes().await;
+            let err = match result {
+                Ok(b) if partial && b.len() as u64 == want => return Ok(b),
+                Ok(b) if !partial && b.len() as u64 > end => {
+                    return Ok(b.slice(start as usize..=end as usize));
+                }
+                Ok(b) => ClientError::Integrity {
+                    url: url.to_string(),
+                    message: format!("range {start}-{end}: received {} bytes", b.len()),
+                },
+                Err(e) => ClientError::Network {
+                    url: url.to_string(),
+                    message: describe(&e),
+                },
+            };
+            n += 1;
+            if n >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(n - 1, None)).await;
+        }
+    }
+}
+
+/// A reqwest error with its causes, on one line.
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+/// The answer to a (conditional) GET.
+#[derive(Debug, Clone)]
+pub enum Fetched {
+    /// 304: the cached copy is current.
+    NotModified,
+    /// The verified body.
+    Body {
+        /// The bytes.
+        bytes: Bytes,
+        /// Last-Modified.
+        modified: Option<SystemTime>,
+    },
+}
+
+/// Checks a whole-object body against Content-Length, the MD5 of a simple ETag and a
+/// full-object CRC64NVMe header.
+pub fn check_body(url: &str, h: &HeaderMap, expect: Option<u64>, body: &[u8]) -> Result<()> {
+    let bad = |message: String| ClientError::Integrity {
+        url: url.to_string(),
+        message,
+    };
+    if let Some(l) = expect
+        && l != body.len() as u64
+    {
+        return Err(bad(format!("received {} of {l} bytes", body.len())));
+    }
+    let info = object_info(h, expect);
+    if let Some(e) = info.etag.as_deref().filter(|e| is_md5_etag(e)) {
+        use md5::{Digest, Md5};
+        let got: String = Md5::digest(body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if got != e {
+            return Err(bad(format!("MD5 {got} != ETag {e}")));
+        }
+    }
+    if let Some(c) = &info.crc64nvme {
+        use base64::Engine;
+        let got = base64::engine::general_purpose::STANDARD
+            .encode(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, body).to_be_bytes());
+        if &got != c {
+            return Err(bad(format!("CRC64NVMe {got} != {c}")));
+        }
+    }
+    Ok(())
+}
+
+/// Metadata of an object from a HEAD request or the local file system.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag without quotes.
+    pub etag: Option<String>,
+    /// Last-Modified.
+    pub modified: Option<SystemTime>,
+    /// Full-object CRC64NVMe (base64), when the mirror offers it.
+    pub crc64nvme: Option<String>,
+}
+
+/// Reads the object headers of a response.
+pub fn object_info(h: &HeaderMap, size: Option<u64>) -> ObjectInfo {
+    let s = |name: &str| {
+        h.get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    ObjectInfo {
+        size: size.unwrap_or(0),
+        etag: s("etag").map(|e| {
+            e.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_string()
+        }),
+        modified: s("last-modified").and_then(|v| httpdate::parse_http_date(&v).ok()),
+        crc64nvme: s("x-amz-checksum-crc64nvme").filter(|c| !c.contains('-')),
+    }
+}
+
+/// True for a simple (single-part) MD5 ETag.
+pub fn is_md5_etag(etag: &str) -> bool {
+    etag.len() == 32
+        && etag
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// A mirror: its root and, for HTTP, a client.
+#[derive(Clone)]
+pub struct Mirror {
+    /// The root.
+    pub root: MirrorRoot,
+    /// The HTTP client (also used for local mirrors' sibling operations).
+    pub http: Http,
+}
+
+impl Mirror {
+    /// A mirror with the default retry policy.
+    pub fn new(root: MirrorRoot) -> Result<Mirror> {
+        Ok(Mirror {
+            root,
+            http: Http::new(RetryPolicy::default())?,
+        })
+    }
+
+    /// Reads a whole (small) object.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        match &self.root {
+            MirrorRoot::Local(_) => {
+                let p = self.root.local_path(key).unwrap_or_default();
+                read_local(&p).await
+            }
+            MirrorRoot::Http(_) => self.http.get(&self.root.locate(key)).await,
+        }
+    }
+
+    /// Reads bytes `start..=end` of an object.
+    pub async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes> {
+        match &self.root {
+            MirrorRoot::Local(_) => {
+                let p = self.root.local_path(key).unwrap_or_default();
+                let out = tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+                    use std::os::unix::fs::FileExt;
+                    let f = std::fs::File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
+                    let mut buf = vec![0u8; (end - start + 1) as usize];
+                    f.read_exact_at(&mut buf, start)
+                        .map_err(|e| ClientError::io(&p, e))?;
+                    Ok(buf)
+                })
+                .await
+                .map_err(|e| ClientError::Format(format!("read task failed: {e}")))??;
+                Ok(Bytes::from(out))
+            }
+            MirrorRoot::Http(_) => {
+                self.http
+                    .get_range(&self.root.locate(key), start, end)
+                    .await
+            }
+        }
+    }
+
+    /// Size and validators of an object.
+    pub async fn head(&self, key: &str) -> Result<ObjectInfo> {
+        match &self.root {
+            MirrorRoot::Local(_) => {
+                let p = self.root.local_path(key).unwrap_or_default();
+                let md = tokio::fs::metadata(&p)
+                    .await
+                    .map_err(|e| not_found_or_io(&p, e))?;
+                Ok(ObjectInfo {
+                    size: md.len(),
+                    modified: md.modified().ok(),
+                    ..Default::default()
+                })
+            }
+            MirrorRoot::Http(_) => {
+                let url = self.root.locate(key);
+                let r = self
+                    .http
+                    .send(&url, |c| {
+                        c.head(&url).header("x-amz-checksum-mode", "ENABLED")
+                    })
+                    .await?;
+                let len = r
+                    .headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok());
+                Ok(object_info(r.headers(), len))
+            }
+        }
+    }
+}
+
+async fn read_local(p: &Path) -> Result<Bytes> {
+    tokio::fs::read(p)
+        .await
+        .map(Bytes::from)
+        .map_err(|e| not_found_or_io(p, e))
+}
+
+fn not_found_or_io(p: &Path, e: std::io::Error) -> ClientError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ClientError::NotFound {
+            url: p.display().to_string(),
+        }
+    } else {
+        ClientError::io(p, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roots() {
+        assert_eq!(
+            MirrorRoot::parse("https://data.source.coop/tessera/tessera/").unwrap(),
+            MirrorRoot::Http("https://data.source.coop/tessera/tessera".into())
+        );
+        assert!(MirrorRoot::parse("ftp://x").is_err());
+        assert!(MirrorRoot::parse("/definitely/not/here").is_err());
+        assert!(MirrorRoot::parse("").is_err());
+        let r = MirrorRoot::Http("http://127.0.0.1:8000".into());
+        assert_eq!(
+            r.locate("npy/v1/manifest.parquet"),
+            "http://127.0.0.1:8000/npy/v1/manifest.parquet"
+        );
+        assert_eq!(r.slug(), "127.0.0.1_8000");
+        assert!(is_md5_etag("25f9e794323b453885f5181f1b624d0b"));
+        assert!(!is_md5_etag("25f9e794323b453885f5181f1b624d0b-3"));
+        let p = RetryPolicy::default();
+        assert!(p.delay(0, None) < p.delay(3, None));
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(p.delay(0, Some(Duration::from_secs(999))), p.max);
+    }
+}

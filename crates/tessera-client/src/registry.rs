@@ -1,0 +1,263 @@
+//! The registry of a dataset: its `manifest.parquet` (which tile-years exist, and their
+//! sizes) and the `landmasks.parquet` of its version, fetched from the mirror and cached.
+//!
+//! Cached copies live under `{cache}/{mirror}/…` and are refreshed with If-Modified-Since;
+//! when the mirror cannot be reached, a cached copy is used with a warning.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tessera_core::dataset::keys;
+use tessera_core::{Bbox, DatasetRef, TileId};
+use tessera_formats::manifest::{
+    ManifestEntry, ManifestQuery, ManifestSelection, read_landmasks, read_manifest_file,
+};
+
+use crate::error::{ClientError, Result};
+use crate::mirror::{Fetched, Mirror, MirrorRoot};
+
+/// The cache directory: `--cache-dir`, else `$XDG_CACHE_HOME/tessera` (`~/.cache/tessera`).
+pub fn cache_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(x) => PathBuf::from(x).join("tessera"),
+        None => dirs::cache_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("tessera"),
+    }
+}
+
+/// Where registries come from.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySource {
+    /// Cache root (see [`cache_dir`]).
+    pub cache_dir: Option<PathBuf>,
+    /// A directory holding `manifest.parquet` and `landmasks.parquet` to use instead of
+    /// the mirror's (never refreshed).
+    pub registry_dir: Option<PathBuf>,
+}
+
+/// How a registry file was obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// Read from a local mirror or registry directory.
+    Local,
+    /// Downloaded now.
+    Downloaded,
+    /// The cached copy is current (304).
+    Current,
+    /// The mirror could not be reached; the cached copy was used.
+    Stale(String),
+}
+
+/// A dataset's registries.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    /// The dataset.
+    pub dataset: DatasetRef,
+    /// Its `npy/` directory.
+    pub npy_dir: String,
+    /// The manifest file on disk.
+    pub manifest_path: PathBuf,
+    /// How the manifest was obtained.
+    pub manifest_freshness: Freshness,
+    /// Landmask sizes, when the landmask registry could be loaded.
+    pub landmasks: Option<HashMap<TileId, i64>>,
+    /// Warnings to show the user.
+    pub warnings: Vec<String>,
+}
+
+/// Fetches `key` into the cache (or refreshes it); returns the local file.
+async fn cached(mirror: &Mirror, key: &str, cache: &Path) -> Result<(PathBuf, Freshness)> {
+    if let MirrorRoot::Local(_) = mirror.root {
+        let p = mirror.root.local_path(key).unwrap_or_default();
+        return if p.is_file() {
+            Ok((p, Freshness::Local))
+        } else {
+            Err(ClientError::NotFound {
+                url: p.display().to_string(),
+            })
+        };
+    }
+    let path = cache.join(mirror.root.slug()).join(key);
+    let url = mirror.root.locate(key);
+    let have = std::fs::metadata(&path)
+        .ok()
+        .filter(|m| m.is_file())
+        .and_then(|m| m.modified().ok());
+    let result = mirror
+        .http
+        .fetch(&url, |r| match have {
+            Some(t) => r.header(
+                reqwest::header::IF_MODIFIED_SINCE,
+                httpdate::fmt_http_date(t),
+            ),
+            None => r,
+        })
+        .await;
+    let (body, modified) = match result {
+        Ok(Fetched::NotModified) => return Ok((path, Freshness::Current)),
+        Ok(Fetched::Body { bytes, modified }) => (bytes, modified),
+        Err(e @ ClientError::NotFound { .. }) => return Err(e),
+        Err(e) => {
+            return match have {
+                Some(t) => {
+                    let when = httpdate::fmt_http_date(t);
+                    Ok((
+                        path.clone(),
+                        Freshness::Stale(format!(
+                            "could not check {url} for updates ({e}); using the cached copy of {when}"
+                        )),
+                    ))
+                }
+                None => Err(e),
+            };
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
+    tessera_formats::atomic::write_atomic(&path, |w| std::io::Write::write_all(w, &body))
+        .map_err(|e| ClientError::io(&path, e))?;
+    let stamp = modified.unwrap_or_else(SystemTime::now);
+    if let Ok(f) = std::fs::File::options().write(true).open(&path) {
+        let _ = f.set_modified(stamp);
+    }
+    Ok((path, Freshness::Downloaded))
+}
+
+impl Registry {
+    /// Loads the registries of `dataset` from `mirror` (or `source.registry_dir`).
+    pub async fn open(
+        mirror: &Mirror,
+        dataset: &DatasetRef,
+        source: &RegistrySource,
+    ) -> Result<Registry> {
+        let npy_dir = dataset.npy_dir()?;
+        let mut warnings = Vec::new();
+        let (manifest_path, manifest_freshness, lm) = if let Some(dir) = &source.registry_dir {
+            let m = dir.join("manifest.parquet");
+            if !m.is_file() {
+                return Err(ClientError::Usage(format!(
+                    "{}: no manifest.parquet in --registry-dir",
+                    dir.display()
+                )));
+            }
+            let l = dir.join("landmasks.parquet");
+            (
+                m,
+                Freshness::Local,
+                l.is_file().then_some(Ok((l, Freshness::Local))),
+            )
+        } else {
+            let cache = cache_dir(source.cache_dir.as_deref());
+            let (m, f) = match cached(mirror, &keys::manifest(&npy_dir), &cache).await {
+                Ok(v) => v,
+                Err(ClientError::NotFound { url }) => {
+                    return Err(ClientError::Usage(format!(
+                        "dataset {} {} has no manifest at {url}; check --dataset-version/--dataset-variant and --mirror",
+                        dataset.version.path, dataset.variant
+                    )));
+                }
+                Err(e) => {
+                    return Err(ClientError::Format(format!(
+                        "failed to download the manifest: {e}"
+                    )));
+                }
+            };
+            let l = cached(
+                mirror,
+                &keys::landmasks_registry(dataset.landmask_dir()),
+                &cache,
+            )
+            .await;
+            (m, f, Some(l))
+        };
+        if let Freshness::Stale(w) = &manifest_freshness {
+            warnings.push(w.clone());
+        }
+        let landmasks = match lm {
+            Some(Ok((p, fr))) => {
+                if let Freshness::Stale(w) = fr {
+                    warnings.push(w);
+                }
+                let file = std::fs::File::open(&p).map_err(|e| ClientError::io(&p, e))?;
+                match read_landmasks(file, &p.display().to_string()) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        warnings.push(format!("landmask registry ignored: {e}"));
+                        None
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                warnings.push(format!(
+                    "landmask registry not loaded ({e}); download sizes will be estimates"
+                ));
+                None
+            }
+            None => None,
+        };
+        Ok(Registry {
+            dataset: dataset.clone(),
+            npy_dir,
+            manifest_path,
+            manifest_freshness,
+            landmasks,
+            warnings,
+        })
+    }
+
+    /// Runs a query, filtering on the dataset's version and variant.
+    pub fn query(&self, mut q: ManifestQuery) -> Result<ManifestSelection> {
+        q.version = Some(self.dataset.version.norm.clone());
+        q.variant = Some(self.dataset.variant.clone());
+        let sel = read_manifest_file(&self.manifest_path, &q)
+            .map_err(|e| ClientError::Format(e.to_string()))?;
+        Ok(sel)
+    }
+
+    /// The tile-years of `year` whose centres lie in `query_box` (edges inclusive): the
+    /// reference's region rule when `query_box` is the user's box grown by 0.05 degrees.
+    /// Rows whose recorded paths are not those of their tile (for example `..` segments
+    /// that would lead out of the dataset) are refused with an error.
+    pub fn in_box(&self, query_box: Bbox, year: i32) -> Result<Vec<ManifestEntry>> {
+        let entries = self
+            .query(ManifestQuery {
+                year: Some(year),
+                bbox: Some(query_box),
+                with_scales_size: true,
+                with_paths: true,
+                ..Default::default()
+            })?
+            .entries;
+        // Paths are built from the tile, never taken from the manifest; a manifest whose
+        // paths would lead elsewhere is damaged or hostile, and is refused.
+        let suspicious =
+            |p: &str| p.split('/').any(|seg| seg == ".." || seg == ".") || p.contains(['\\', '\0']);
+        if let Some(e) = entries.iter().find(|e| {
+            e.paths
+                .as_ref()
+                .is_some_and(|(g, s)| suspicious(g) || suspicious(s))
+        }) {
+            let (g, _) = e.paths.clone().unwrap_or_default();
+            return Err(ClientError::Format(format!(
+                "{}: the row for {} {} lists the path '{g}', which leads outside its dataset; refusing to use this manifest",
+                self.manifest_path.display(),
+                e.year,
+                e.tile
+            )));
+        }
+        Ok(entries)
+    }
+
+    /// All rows (all years).
+    pub fn all(&self) -> Result<ManifestSelection> {
+        self.query(ManifestQuery {
+            with_scales_size: true,
+            ..Default::default()
+        })
+    }
+}
