@@ -42,6 +42,8 @@ pub struct DownloadOptions {
     pub jobs: usize,
     /// Attempts per file after the headers (truncation, resets, checksum mismatches).
     pub attempts: u32,
+    /// Flush each file to disk before renaming it (survives power cuts; slower).
+    pub durable: bool,
 }
 
 impl Default for DownloadOptions {
@@ -49,6 +51,7 @@ impl Default for DownloadOptions {
         DownloadOptions {
             jobs: 8,
             attempts: 5,
+            durable: false,
         }
     }
 }
@@ -316,7 +319,14 @@ async fn fetch_one(
         .await
         {
             Ok(Attempt::Done(checks)) => {
-                if let Err(e) = finish(&mut file, &part, &meta_path, &item.dest, saved.as_ref()) {
+                if let Err(e) = finish(
+                    &mut file,
+                    &part,
+                    &meta_path,
+                    &item.dest,
+                    saved.as_ref(),
+                    opts.durable,
+                ) {
                     return (Outcome::Failed(e), warning);
                 }
                 return (
@@ -525,9 +535,12 @@ fn finish(
     meta_path: &Path,
     dest: &Path,
     meta: Option<&PartMeta>,
+    durable: bool,
 ) -> Result<()> {
     file.flush().map_err(|e| ClientError::io(part, e))?;
-    file.sync_data().map_err(|e| ClientError::io(part, e))?;
+    if durable {
+        file.sync_data().map_err(|e| ClientError::io(part, e))?;
+    }
     if let Some(secs) = meta.and_then(|m| m.modified) {
         let _ = file.set_modified(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs));
     }

@@ -488,18 +488,18 @@ fn arrow_select_concat(
 }
 
 /// Per-point sampling details, written with `--metadata`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PointMeta {
-    /// Tile name, when the point falls in a covered tile.
-    pub tile: Option<String>,
+    /// The tile, when the point falls in a covered tile.
+    pub tile: Option<tessera_core::TileId>,
     /// Pixel row.
     pub row: Option<i64>,
     /// Pixel column.
     pub col: Option<i64>,
-    /// Tile CRS, e.g. "EPSG:32631".
-    pub crs: Option<String>,
-    /// `ok`, `no_coverage`, `pixel_out_of_bounds` or an error message.
-    pub status: String,
+    /// Tile CRS.
+    pub crs: Option<tessera_core::Crs>,
+    /// `ok`, `no_coverage` or `pixel_out_of_bounds`.
+    pub status: &'static str,
 }
 
 /// Writes the sampled values next to the input columns: `.csv`, `.parquet` or `.npy`.
@@ -553,11 +553,11 @@ pub fn write_samples(
                 if let Some(m) = meta {
                     let m = &m[i];
                     rec.extend([
-                        m.tile.clone().unwrap_or_default(),
+                        m.tile.map(|t| t.name()).unwrap_or_default(),
                         m.row.map(|v| v.to_string()).unwrap_or_default(),
                         m.col.map(|v| v.to_string()).unwrap_or_default(),
-                        m.crs.clone().unwrap_or_default(),
-                        m.status.clone(),
+                        m.crs.map(|c| c.to_string()).unwrap_or_default(),
+                        m.status.to_string(),
                     ]);
                 }
                 for v in &values[i * bands..(i + 1) * bands] {
@@ -594,11 +594,11 @@ pub fn write_samples(
                     Arc::new(Int64Array::from(m.iter().map(f).collect::<Vec<_>>()))
                 };
                 for (name, a) in [
-                    ("tile", s(&|p| p.tile.clone())),
+                    ("tile", s(&|p| p.tile.map(|t| t.name()))),
                     ("pixel_row", i(&|p| p.row)),
                     ("pixel_col", i(&|p| p.col)),
-                    ("crs", s(&|p| p.crs.clone())),
-                    ("status", s(&|p| Some(p.status.clone()))),
+                    ("crs", s(&|p| p.crs.map(|c| c.to_string()))),
+                    ("status", s(&|p| Some(p.status.to_string()))),
                 ] {
                     fields.push(Field::new(name, a.data_type().clone(), true));
                     cols.push(a);

@@ -98,7 +98,7 @@ impl Samples {
             bands,
             meta: vec![
                 PointMeta {
-                    status: "no_coverage".into(),
+                    status: "no_coverage",
                     ..Default::default()
                 };
                 n
@@ -118,9 +118,12 @@ pub fn sample_with<F>(
 where
     F: FnMut(TileId) -> Result<Option<EmbeddingTile>>,
 {
+    use rayon::prelude::*;
     let groups = group_by_tile(lon, lat)?;
     let mut out = Samples::new(lon.len(), 128);
-    let mut first_bands: Option<usize> = None;
+    // Open every tile first (cheap: memory maps), then sample all points in parallel.
+    let mut tiles: Vec<EmbeddingTile> = Vec::new();
+    let mut tile_of: Vec<Option<u32>> = vec![None; lon.len()];
     for (tile, idx) in groups {
         if !covered.contains(&tile) {
             out.uncovered += idx.len();
@@ -130,60 +133,73 @@ where
             out.uncovered += idx.len();
             continue;
         };
-        out.tiles += 1;
-        let b = t.bands();
-        match first_bands {
-            None => {
-                first_bands = Some(b);
-                if b != out.bands {
-                    out.bands = b;
-                    out.values = vec![f32::NAN; lon.len() * b];
-                }
-            }
-            Some(fb) if fb != b => {
-                return Err(ClientError::Format(format!(
-                    "tiles have inconsistent embedding dimensions ({fb} and {b})"
-                )));
-            }
-            _ => {}
+        if let Some(first) = tiles.first()
+            && first.bands() != t.bands()
+        {
+            return Err(ClientError::Format(format!(
+                "tiles have inconsistent embedding dimensions ({} and {})",
+                first.bands(),
+                t.bands()
+            )));
         }
-        let crs = t.crs().to_string();
         for i in idx {
-            let m = &mut out.meta[i];
-            m.tile = Some(tile.name());
-            m.crs = Some(crs.clone());
+            tile_of[i] = Some(tiles.len() as u32);
+        }
+        tiles.push(t);
+    }
+    out.tiles = tiles.len();
+    let b = tiles.first().map_or(128, EmbeddingTile::bands);
+    if b != out.bands {
+        out.bands = b;
+        out.values = vec![f32::NAN; lon.len() * b];
+    }
+    let results: Vec<Result<()>> = out
+        .values
+        .par_chunks_mut(b)
+        .zip(out.meta.par_iter_mut())
+        .enumerate()
+        .with_min_len(1024)
+        .map(|(i, (v, m))| {
+            let Some(k) = tile_of[i] else { return Ok(()) };
+            let t = &tiles[k as usize];
+            m.tile = Some(t.tile);
+            m.crs = Some(t.crs());
             match pixel_of(&t.georef, lon[i], lat[i]) {
                 Some((r, c)) => {
-                    t.pixel(r, c, &mut out.values[i * b..(i + 1) * b])?;
+                    t.pixel(r, c, v)?;
                     m.row = Some(r as i64);
                     m.col = Some(c as i64);
-                    m.status = "ok".into();
-                    out.covered += 1;
+                    m.status = "ok";
                 }
-                None => {
-                    m.status = "pixel_out_of_bounds".into();
-                    out.out_of_bounds += 1;
-                }
+                None => m.status = "pixel_out_of_bounds",
             }
-        }
-    }
+            Ok(())
+        })
+        .collect();
+    results.into_iter().collect::<Result<Vec<()>>>()?;
+    out.covered = out.meta.iter().filter(|m| m.status == "ok").count();
+    out.out_of_bounds = out
+        .meta
+        .iter()
+        .filter(|m| m.status == "pixel_out_of_bounds")
+        .count();
     Ok(out)
 }
 
-/// Largest gap bridged when coalescing ranges: neighbouring pixels of a row share a
-/// request; pixels further apart cost a request each rather than the bytes between them.
-const GAP: u64 = 1024;
+// Coalescing bridges a gap of at most one item (a pixel's 128 bytes or a scale's 4):
+// neighbouring pixels share a request, and no more than half the bytes read are unused.
 /// Largest coalesced range.
 const MAX_RANGE: u64 = 4 << 20;
 
-/// Merges sorted `(offset, len)` reads into ranges `(start, end_inclusive)`.
-pub fn coalesce(mut reads: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+/// Merges `(offset, len)` reads into ranges `(start, end_inclusive)`, bridging gaps of at
+/// most `gap` bytes.
+pub fn coalesce(mut reads: Vec<(u64, u64)>, gap: u64) -> Vec<(u64, u64)> {
     reads.sort_unstable();
     let mut out: Vec<(u64, u64)> = Vec::new();
     for (o, l) in reads {
         let end = o + l - 1;
         match out.last_mut() {
-            Some((s, e)) if o <= *e + 1 + GAP && end + 1 - *s <= MAX_RANGE => *e = (*e).max(end),
+            Some((s, e)) if o <= *e + 1 + gap && end + 1 - *s <= MAX_RANGE => *e = (*e).max(end),
             _ => out.push((o, end)),
         }
     }
@@ -311,8 +327,8 @@ pub async fn sample_remote(
         let mut points = Vec::new();
         for i in idx {
             let m = &mut out.meta[i];
-            m.tile = Some(tile.name());
-            m.crs = Some(georef.crs.to_string());
+            m.tile = Some(tile);
+            m.crs = Some(georef.crs);
             match pixel_of(&georef, lon[i], lat[i]) {
                 Some((r, c)) => {
                     m.row = Some(r as i64);
@@ -320,7 +336,7 @@ pub async fn sample_remote(
                     points.push((i, r, c));
                 }
                 None => {
-                    m.status = "pixel_out_of_bounds".into();
+                    m.status = "pixel_out_of_bounds";
                     out.out_of_bounds += 1;
                 }
             }
@@ -350,10 +366,10 @@ pub async fn sample_remote(
             .iter()
             .filter_map(|&(_, r, c)| p.sh.offset_of(&[r, c]).map(|o| (o, slen)))
             .collect();
-        for (s, e) in coalesce(ereads) {
+        for (s, e) in coalesce(ereads, b) {
             jobs.push((p.ekey.clone(), s, e));
         }
-        for (s, e) in coalesce(sreads) {
+        for (s, e) in coalesce(sreads, slen) {
             jobs.push((p.skey.clone(), s, e));
         }
     }
@@ -401,7 +417,7 @@ pub async fn sample_remote(
                 let s = f32::from_le_bytes([sb[s_at], sb[s_at + 1], sb[s_at + 2], sb[s_at + 3]]);
                 *v = f32::from(q[k] as i8) * effective_scale(s);
             }
-            out.meta[i].status = "ok".into();
+            out.meta[i].status = "ok";
             out.covered += 1;
         }
         let _ = &p.georef;
@@ -417,9 +433,12 @@ mod tests {
 
     #[test]
     fn coalescing() {
-        let r = coalesce(vec![(1000, 128), (128, 128), (256, 128), (1_000_000, 128)]);
-        assert_eq!(r, vec![(128, 1127), (1_000_000, 1_000_127)]);
-        assert_eq!(coalesce(vec![(0, 4), (0, 4)]), vec![(0, 3)]);
+        let r = coalesce(
+            vec![(640, 128), (128, 128), (256, 128), (1_000_000, 128)],
+            128,
+        );
+        assert_eq!(r, vec![(128, 383), (640, 767), (1_000_000, 1_000_127)]);
+        assert_eq!(coalesce(vec![(0, 4), (0, 4), (8, 4)], 4), vec![(0, 11)]);
     }
 
     #[test]

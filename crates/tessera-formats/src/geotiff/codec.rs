@@ -39,25 +39,42 @@ impl Compression {
         }
     }
 
-    /// Compresses one (already predicted) chunk.
-    pub fn encode(&self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    /// Compresses one (already predicted) chunk into `out` (which is cleared first).
+    pub fn encode_into(&self, data: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        out.clear();
         match *self {
-            Compression::None => Ok(data.to_vec()),
+            Compression::None => out.extend_from_slice(data),
             Compression::Lzw => {
                 let mut enc =
                     weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
-                enc.encode(data).map_err(std::io::Error::other)
+                enc.into_vec(out)
+                    .encode_all(data)
+                    .status
+                    .map_err(std::io::Error::other)?;
             }
             Compression::Deflate(level) => {
-                let mut e = flate2::write::ZlibEncoder::new(
-                    Vec::with_capacity(data.len() / 2),
-                    flate2::Compression::new(level.min(9)),
-                );
+                let mut e =
+                    flate2::write::ZlibEncoder::new(out, flate2::Compression::new(level.min(9)));
                 e.write_all(data)?;
-                e.finish()
+                e.finish()?;
             }
-            Compression::Zstd(level) => zstd::bulk::compress(data, level),
+            Compression::Zstd(level) => {
+                // Compress straight into `out`'s allocation (zstd writes from its start).
+                let mut buf = std::mem::take(out);
+                buf.clear();
+                buf.reserve(zstd::zstd_safe::compress_bound(data.len()));
+                zstd::bulk::Compressor::new(level)?.compress_to_buffer(data, &mut buf)?;
+                *out = buf;
+            }
         }
+        Ok(())
+    }
+
+    /// Compresses one (already predicted) chunk.
+    pub fn encode(&self, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.encode_into(data, &mut out)?;
+        Ok(out)
     }
 }
 
@@ -100,8 +117,9 @@ impl FromStr for Compression {
                 }
             }
             ("zstd", l) => {
+                // Negative levels are zstd's fast modes (--fast=N).
                 let level = l.map_or(Ok(9), |l| l.parse::<i32>().map_err(|_| err()))?;
-                if (1..=22).contains(&level) {
+                if (-7..=22).contains(&level) && level != 0 {
                     Ok(Compression::Zstd(level))
                 } else {
                     Err(err())
@@ -155,21 +173,43 @@ pub fn apply_predictor(
             }
         }
         Predictor::FloatingPoint => {
-            let mut tmp = vec![0u8; row_bytes];
+            let mut planes = vec![0u8; row_bytes];
             for row in chunk.chunks_exact_mut(row_bytes) {
-                tmp.copy_from_slice(row);
                 // Byte planes, most significant first (libtiff's fpDiff on little-endian data).
-                for i in 0..row_samples {
-                    for b in 0..sample_size {
-                        row[(sample_size - 1 - b) * row_samples + i] = tmp[i * sample_size + b];
-                    }
-                }
+                to_planes(row, &mut planes, sample_size);
                 // Then byte-wise differencing with the pixel stride.
-                let step = stride;
-                for i in (step..row_bytes).rev() {
-                    row[i] = row[i].wrapping_sub(row[i - step]);
+                let step = stride.min(row_bytes);
+                row[..step].copy_from_slice(&planes[..step]);
+                for ((o, &cur), &prev) in row[step..]
+                    .iter_mut()
+                    .zip(&planes[step..])
+                    .zip(&planes[..row_bytes - step])
+                {
+                    *o = cur.wrapping_sub(prev);
                 }
             }
+        }
+    }
+}
+
+/// Splits samples of `size` bytes into byte planes, most significant plane first.
+fn to_planes(src: &[u8], dst: &mut [u8], size: usize) {
+    let n = src.len() / size;
+    if size == 4 {
+        let (p3, rest) = dst.split_at_mut(n);
+        let (p2, rest) = rest.split_at_mut(n);
+        let (p1, p0) = rest.split_at_mut(n);
+        for (i, w) in src.chunks_exact(4).enumerate() {
+            p0[i] = w[0];
+            p1[i] = w[1];
+            p2[i] = w[2];
+            p3[i] = w[3];
+        }
+        return;
+    }
+    for i in 0..n {
+        for b in 0..size {
+            dst[(size - 1 - b) * n + i] = src[i * size + b];
         }
     }
 }
@@ -360,7 +400,11 @@ mod tests {
             Compression::Zstd(3)
         );
         assert_eq!("none".parse::<Compression>().unwrap(), Compression::None);
-        for bad in ["jpeg", "zstd:0", "deflate:12", "lzw:3", "zstd:x"] {
+        assert_eq!(
+            "zstd:-3".parse::<Compression>().unwrap(),
+            Compression::Zstd(-3)
+        );
+        for bad in ["jpeg", "zstd:0", "zstd:-9", "deflate:12", "lzw:3", "zstd:x"] {
             assert!(bad.parse::<Compression>().is_err(), "{bad}");
         }
     }

@@ -172,7 +172,8 @@ impl GeoTiffSpec {
 
     /// Extracts the region (all `rows`, columns `col0..col0+cols`) from row-major bytes with
     /// `row_samples` samples per row, pads it to the chunk size, applies the predictor and
-    /// compresses, per plane.
+    /// compresses, per plane, into `bufs.out` (buffers are reused between calls: chunks of
+    /// many bands are tens of megabytes, and fresh allocations of that size cost page faults).
     fn encode_region(
         &self,
         src: &[u8],
@@ -180,7 +181,8 @@ impl GeoTiffSpec {
         col0: usize,
         rows: usize,
         cols: usize,
-    ) -> Result<Vec<Vec<u8>>, TiffError> {
+        bufs: &mut ChunkBufs,
+    ) -> Result<(), TiffError> {
         let s = self;
         let size = s.dtype.size();
         let bands = usize::from(s.bands);
@@ -191,48 +193,44 @@ impl GeoTiffSpec {
             Layout::Striped(_) => (cw as usize, rows),
         };
         let src_row_bytes = row_samples * size;
-        let mut out = Vec::with_capacity(s.planes());
-        match s.interleave {
-            Interleave::Pixel => {
-                let dst_row = cw * bands * size;
-                let mut buf = vec![0u8; dst_row * ch_rows];
-                for r in 0..rows {
-                    let from = r * src_row_bytes + col0 * bands * size;
-                    let len = cols * bands * size;
-                    buf[r * dst_row..r * dst_row + len].copy_from_slice(&src[from..from + len]);
-                }
-                out.push(self.finish_chunk(buf, cw * bands, bands)?);
-            }
-            Interleave::Band => {
-                for b in 0..bands {
-                    let dst_row = cw * size;
-                    let mut buf = vec![0u8; dst_row * ch_rows];
-                    for r in 0..rows {
+        let planes = s.planes();
+        bufs.out.resize_with(planes, Vec::new);
+        let raw = s.compression == Compression::None;
+        let (dst_row, row_samp, stride) = match s.interleave {
+            Interleave::Pixel => (cw * bands * size, cw * bands, bands),
+            Interleave::Band => (cw * size, cw, 1),
+        };
+        let assemble = |buf: &mut Vec<u8>, p: usize| {
+            buf.clear();
+            buf.resize(dst_row * ch_rows, 0);
+            for r in 0..rows {
+                match s.interleave {
+                    Interleave::Pixel => {
+                        let from = r * src_row_bytes + col0 * bands * size;
+                        let len = cols * bands * size;
+                        buf[r * dst_row..r * dst_row + len].copy_from_slice(&src[from..from + len]);
+                    }
+                    Interleave::Band => {
                         for c in 0..cols {
-                            let from = r * src_row_bytes + ((col0 + c) * bands + b) * size;
+                            let from = r * src_row_bytes + ((col0 + c) * bands + p) * size;
                             let to = r * dst_row + c * size;
                             buf[to..to + size].copy_from_slice(&src[from..from + size]);
                         }
                     }
-                    out.push(self.finish_chunk(buf, cw, 1)?);
                 }
             }
+        };
+        for (p, out) in bufs.out.iter_mut().enumerate() {
+            if raw {
+                // Uncompressed chunks are assembled straight into the output buffer.
+                assemble(out, p);
+            } else {
+                assemble(&mut bufs.scratch, p);
+                apply_predictor(s.predictor, &mut bufs.scratch, row_samp, stride, size);
+                s.compression.encode_into(&bufs.scratch, out)?;
+            }
         }
-        Ok(out)
-    }
-
-    fn finish_chunk(
-        &self,
-        mut buf: Vec<u8>,
-        row_samples: usize,
-        stride: usize,
-    ) -> Result<Vec<u8>, TiffError> {
-        let s = self;
-        if s.compression == Compression::None {
-            return Ok(buf);
-        }
-        apply_predictor(s.predictor, &mut buf, row_samples, stride, s.dtype.size());
-        Ok(s.compression.encode(&buf)?)
+        Ok(())
     }
 
     fn raw_size(&self) -> u64 {
@@ -259,6 +257,15 @@ impl GeoTiffSpec {
     }
 }
 
+/// Reusable buffers for encoding one chunk.
+#[derive(Default)]
+struct ChunkBufs {
+    /// The assembled (and predicted) chunk before compression.
+    scratch: Vec<u8>,
+    /// The encoded planes.
+    out: Vec<Vec<u8>>,
+}
+
 /// A GeoTIFF being written to `W`.
 pub struct GeoTiffWriter<W: Write + Seek> {
     w: W,
@@ -270,6 +277,7 @@ pub struct GeoTiffWriter<W: Write + Seek> {
     /// Rows received through `write_rows` that do not yet fill a chunk row.
     pending: Vec<u8>,
     rows_done: u32,
+    pool: Vec<ChunkBufs>,
 }
 
 impl<W: Write + Seek> GeoTiffWriter<W> {
@@ -296,6 +304,7 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             counts: vec![0; n],
             pending: Vec::new(),
             rows_done: 0,
+            pool: Vec::new(),
             spec,
         })
     }
@@ -328,8 +337,16 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
                 data.len()
             )));
         }
-        self.spec
-            .encode_region(bytemuck::cast_slice(data), cols * bands, 0, rows, cols)
+        let mut bufs = ChunkBufs::default();
+        self.spec.encode_region(
+            bytemuck::cast_slice(data),
+            cols * bands,
+            0,
+            rows,
+            cols,
+            &mut bufs,
+        )?;
+        Ok(bufs.out)
     }
 
     /// Stores the encoded planes of chunk (`cx`, `cy`) (from [`Self::encode_chunk`]).
@@ -339,6 +356,10 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
         cy: u32,
         planes: Vec<Vec<u8>>,
     ) -> Result<(), TiffError> {
+        self.write_planes(cx, cy, &planes)
+    }
+
+    fn write_planes(&mut self, cx: u32, cy: u32, planes: &[Vec<u8>]) -> Result<(), TiffError> {
         let (ncx, ncy) = self.spec.chunk_grid();
         if cx >= ncx || cy >= ncy || planes.len() != self.spec.planes() {
             return Err(TiffError::InvalidSpec(format!(
@@ -347,9 +368,9 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             )));
         }
         let per_plane = ncx as usize * ncy as usize;
-        for (p, bytes) in planes.into_iter().enumerate() {
+        for (p, bytes) in planes.iter().enumerate() {
             let idx = p * per_plane + cy as usize * ncx as usize + cx as usize;
-            self.append_chunk(idx, &bytes)?;
+            self.append_chunk(idx, bytes)?;
         }
         Ok(())
     }
@@ -426,19 +447,34 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
         let bands = usize::from(self.spec.bands);
         let row_samples = self.spec.width as usize * bands;
         let nrows = rows.len() / (row_samples * self.spec.dtype.size());
+        let mut pool = std::mem::take(&mut self.pool);
+        pool.resize_with(ncx as usize, ChunkBufs::default);
         let spec = &self.spec;
-        let encoded: Vec<Result<Vec<Vec<u8>>, TiffError>> = (0..ncx)
-            .into_par_iter()
-            .map(|cx| {
-                let col0 = (cx * cw) as usize;
+        let results: Vec<Result<(), TiffError>> = pool
+            .par_iter_mut()
+            .enumerate()
+            .map(|(cx, bufs)| {
+                let col0 = cx * cw as usize;
                 let cols = (spec.width as usize - col0).min(cw as usize);
-                spec.encode_region(rows, row_samples, col0, nrows, cols)
+                spec.encode_region(rows, row_samples, col0, nrows, cols, bufs)
             })
             .collect();
-        for (cx, planes) in encoded.into_iter().enumerate() {
-            self.write_encoded(cx as u32, cy, planes?)?;
+        let mut outcome = Ok(());
+        for (cx, r) in results.into_iter().enumerate() {
+            if let Err(e) = r {
+                outcome = Err(e);
+                break;
+            }
+            let planes = std::mem::take(&mut pool[cx].out);
+            let written = self.write_planes(cx as u32, cy, &planes);
+            pool[cx].out = planes;
+            if let Err(e) = written {
+                outcome = Err(e);
+                break;
+            }
         }
-        Ok(())
+        self.pool = pool;
+        outcome
     }
 
     fn check_type<T: Element>(&self) -> Result<(), TiffError> {
@@ -718,14 +754,26 @@ impl GeoTiffFile {
         &mut self.writer
     }
 
-    /// Finishes the file and renames it to its final name.
+    /// Finishes the file and renames it to its final name. A killed process never leaves
+    /// a partial file under the final name; surviving a power cut needs [`Self::finish_durable`].
     pub fn finish(self) -> Result<PathBuf, TiffError> {
+        self.finish_with(false)
+    }
+
+    /// Like [`Self::finish`], but flushes the data to disk before the rename.
+    pub fn finish_durable(self) -> Result<PathBuf, TiffError> {
+        self.finish_with(true)
+    }
+
+    fn finish_with(self, durable: bool) -> Result<PathBuf, TiffError> {
         let path = self.path;
         let w = self.writer.finish()?;
         let file = w
             .into_inner()
             .map_err(|e| TiffError::io_at(&path, e.into_error()))?;
-        file.sync_data().map_err(|e| TiffError::io_at(&path, e))?;
+        if durable {
+            file.sync_data().map_err(|e| TiffError::io_at(&path, e))?;
+        }
         drop(file);
         self.tmp
             .persist(&path)
