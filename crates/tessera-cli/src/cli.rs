@@ -80,6 +80,111 @@ pub enum Command {
     /// Run the whole workflow on built-in synthetic data: build a mirror, serve it, download
     /// a region as GeoTIFF, sample labelled points, and report what it cost.
     Demo(DemoArgs),
+    /// Zarr v3 embedding stores: build one from NPY tiles, verify it, read a region.
+    #[command(subcommand)]
+    Zarr(ZarrCommand),
+}
+
+/// `tessera zarr ...`.
+#[derive(Debug, Subcommand)]
+pub enum ZarrCommand {
+    /// Build a Zarr v3 store (one group per UTM zone, all years) from the NPY tiles of a
+    /// mirror (--mirror): resumable by shard, parallel within --memory-mb, splittable
+    /// across machines with --task-index/--task-count.
+    Build(ZarrBuildArgs),
+    /// Compare a store with the NPY tiles it was built from (every pixel of every tile-year).
+    Verify(ZarrVerifyArgs),
+    /// Read a region (native grid) into NPY: float32 (H, W, B), or int8 + scales.
+    Read(ZarrReadArgs),
+}
+
+/// `tessera zarr build`.
+#[derive(Debug, Args)]
+pub struct ZarrBuildArgs {
+    /// The store directory to write.
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// Dataset selection (the NPY tiles to read).
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
+    /// Years on the time axis [default: every year of the manifest].
+    #[arg(long, value_delimiter = ',')]
+    pub years: Option<Vec<i32>>,
+    /// Only write shards of these zones (the metadata still lists every zone).
+    #[arg(long, value_delimiter = ',')]
+    pub zones: Option<Vec<u8>>,
+    /// Shards written at once [default: the number of cores].
+    #[arg(short, long)]
+    pub jobs: Option<usize>,
+    /// Memory budget for shards in flight, in MiB (about 40 MiB per shard).
+    #[arg(long, default_value_t = 2048)]
+    pub memory_mb: u64,
+    /// This task's index (0-based) when the build is split over --task-count machines.
+    #[arg(long, default_value_t = 0)]
+    pub task_index: usize,
+    /// Number of tasks the build is split into; each writes a disjoint set of shards.
+    #[arg(long, default_value_t = 1)]
+    pub task_count: usize,
+    /// Do not mask water with the landmasks (every tile pixel is data).
+    #[arg(long)]
+    pub no_landmask: bool,
+    /// Where tiles of a remote mirror are downloaded first [default: OUTPUT.build/tiles].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Do not follow inner chunks with CRC32C trailers.
+    #[arg(long)]
+    pub no_chunk_crc: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera zarr verify`.
+#[derive(Debug, Args)]
+pub struct ZarrVerifyArgs {
+    /// The store (directory or URL).
+    pub store: String,
+    /// Dataset selection (the NPY tiles the store was built from).
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
+    /// Directory holding the tiles in the mirror layout [default: --mirror, which must be
+    /// local].
+    #[arg(long, value_name = "DIR")]
+    pub tiles_dir: Option<std::path::PathBuf>,
+    /// Check every Nth tile-year only.
+    #[arg(long, default_value_t = 1)]
+    pub every: usize,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera zarr read`.
+#[derive(Debug, Args)]
+pub struct ZarrReadArgs {
+    /// The store (directory or URL).
+    pub store: String,
+    /// Region W,S,E,N: the window of the zone of its centre whose pixel centres lie inside.
+    #[arg(long, allow_hyphen_values = true)]
+    pub bbox: Option<String>,
+    /// A window ZONE:ROW:COL:HEIGHT:WIDTH of a zone grid instead of --bbox.
+    #[arg(long)]
+    pub window: Option<String>,
+    /// Year.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+    /// Write int8 (H, W, B) to OUTPUT and the scales (H, W) to OUTPUT with _scales.npy.
+    #[arg(long)]
+    pub quantised: bool,
+    /// Matryoshka depth (v2 stores).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Output .npy (float32 (H, W, B), NaN where there is no embedding).
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// Print a JSON summary (window, transform, CRS, requests, bytes).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tessera info`.
@@ -88,6 +193,9 @@ pub struct InfoArgs {
     /// Describe the tiles in this directory instead of the published datasets.
     #[arg(long, value_name = "PATH")]
     pub tiles: Option<std::path::PathBuf>,
+    /// Describe a Zarr store (directory or URL): zones, years, shapes, attributes.
+    #[arg(long, value_name = "URL|PATH", conflicts_with = "tiles")]
+    pub store: Option<String>,
     /// Dataset selection.
     #[command(flatten)]
     pub dataset: DatasetSelect,
@@ -126,6 +234,12 @@ pub struct DownloadArgs {
     /// auto, tiles or zarr (auto: Zarr streaming for TIFF output when no --registry-dir).
     #[arg(long, default_value = "auto")]
     pub source: String,
+    /// The Zarr store to stream from [default: the dataset's store under the mirror].
+    #[arg(long, value_name = "URL|PATH")]
+    pub store_url: Option<String>,
+    /// Matryoshka depth to read (Zarr, v2 stores).
+    #[arg(long)]
+    pub depth: Option<usize>,
     /// Show what would be downloaded and its size, and stop.
     #[arg(long)]
     pub dry_run: bool,
@@ -169,6 +283,16 @@ pub struct SampleArgs {
     /// tiles (NPY) or zarr.
     #[arg(long, default_value = "tiles")]
     pub source: String,
+    /// With --source zarr: the store [default: the dataset's store under the mirror].
+    #[arg(long, value_name = "URL|PATH")]
+    pub store: Option<String>,
+    /// With --source zarr: radius (pixels) of the search for the nearest embedding when a
+    /// point falls on a pixel without one.
+    #[arg(long, default_value_t = 1)]
+    pub search_px: u64,
+    /// With --source zarr: matryoshka depth (v2 stores).
+    #[arg(long)]
+    pub depth: Option<usize>,
     /// Requests in flight.
     #[arg(short, long, default_value_t = 16)]
     pub jobs: usize,
@@ -208,9 +332,13 @@ pub struct SynthArgs {
     /// Output directory (the mirror root).
     #[arg(short, long)]
     pub output: std::path::PathBuf,
-    /// Region W,S,E,N (or LON,LAT for one tile): every 0.1-degree tile overlapping it.
+    /// Region W,S,E,N (or LON,LAT for one tile): every 0.1-degree tile overlapping it;
+    /// several regions separated by ';'.
     #[arg(long, allow_hyphen_values = true, default_value = "-0.1,51.4,0.1,51.6")]
     pub bbox: String,
+    /// Also build the Zarr store of each dataset (zarr/v1.1 for v1.1-cam, ...).
+    #[arg(long)]
+    pub zarr: bool,
     /// Years, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "2024")]
     pub years: Vec<i32>,

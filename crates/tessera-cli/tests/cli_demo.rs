@@ -12,7 +12,11 @@ fn demo_runs_end_to_end() {
         .env_remove("TESSERA_MIRROR")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["download"]["geotiffs"].as_array().unwrap().len(), 2);
     for g in v["download"]["geotiffs"].as_array().unwrap() {

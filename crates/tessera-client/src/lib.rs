@@ -16,6 +16,7 @@ pub mod points;
 pub mod region;
 pub mod registry;
 pub mod sample;
+pub mod zarr;
 
 pub use error::{ClientError, Result};
 pub use mirror::{Mirror, MirrorRoot};

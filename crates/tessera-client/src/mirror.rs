@@ -347,6 +347,108 @@ impl Http {
     }
 }
 
+/// A byte range to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Span {
+    /// Bytes `start..=end`.
+    Bytes(u64, u64),
+    /// The last `n` bytes.
+    Suffix(u64),
+}
+
+/// The answer to a range read.
+#[derive(Debug, Clone)]
+pub struct RangeBody {
+    /// The bytes.
+    pub bytes: Bytes,
+    /// The whole object's length, when known.
+    pub total: Option<u64>,
+    /// The object's ETag, when sent.
+    pub etag: Option<String>,
+}
+
+fn content_range_total(h: &HeaderMap) -> Option<u64> {
+    h.get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit('/').next())
+        .and_then(|t| t.trim().parse().ok())
+}
+
+impl Http {
+    /// Reads a range (or suffix) of an object, checked for length, with retries. With
+    /// `if_match`, a changed object answers HTTP 412 (not retried) instead of other bytes.
+    pub async fn get_span(
+        &self,
+        url: &str,
+        span: Span,
+        if_match: Option<&str>,
+    ) -> Result<RangeBody> {
+        let header = match span {
+            Span::Bytes(s, e) => format!("bytes={s}-{e}"),
+            Span::Suffix(n) => format!("bytes=-{n}"),
+        };
+        let mut n = 0;
+        loop {
+            let r = self
+                .send(url, |c| {
+                    let b = c.get(url).header(reqwest::header::RANGE, header.as_str());
+                    match if_match {
+                        Some(t) => b.header(reqwest::header::IF_MATCH, format!("\"{t}\"")),
+                        None => b,
+                    }
+                })
+                .await?;
+            let partial = r.status() == StatusCode::PARTIAL_CONTENT;
+            let headers = r.headers().clone();
+            let info = object_info(&headers, None);
+            let total = if partial {
+                content_range_total(&headers)
+            } else {
+                r.content_length()
+            };
+            let result = r.bytes().await;
+            let err = match result {
+                Ok(b) => {
+                    let got = b.len() as u64;
+                    let sliced = match (span, partial) {
+                        (Span::Bytes(s, e), true) if got == e - s + 1 => Some(b),
+                        (Span::Bytes(s, e), false) if got > e => {
+                            Some(b.slice(s as usize..=e as usize))
+                        }
+                        (Span::Suffix(k), true) if got == k.min(total.unwrap_or(got)) => Some(b),
+                        (Span::Suffix(k), false) if total.is_none_or(|t| t == got) => {
+                            Some(b.slice(got.saturating_sub(k) as usize..))
+                        }
+                        _ => None,
+                    };
+                    match sliced {
+                        Some(bytes) => {
+                            return Ok(RangeBody {
+                                bytes,
+                                total,
+                                etag: info.etag,
+                            });
+                        }
+                        None => ClientError::Integrity {
+                            url: url.to_string(),
+                            message: format!("{header}: received {got} bytes"),
+                        },
+                    }
+                }
+                Err(e) => ClientError::Network {
+                    url: url.to_string(),
+                    message: describe(&e),
+                },
+            };
+            n += 1;
+            if n >= self.retry.attempts {
+                return Err(err);
+            }
+            tokio::time::sleep(self.retry.delay(n - 1, None)).await;
+        }
+    }
+}
+
 /// A reqwest error with its causes, on one line.
 pub fn describe(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
@@ -500,6 +602,53 @@ impl Mirror {
             MirrorRoot::Http(_) => {
                 self.http
                     .get_range(&self.root.locate(key), start, end)
+                    .await
+            }
+        }
+    }
+
+    /// Reads a range or suffix of an object (see [`Http::get_span`]); local files report
+    /// their length and no ETag.
+    pub async fn get_span(
+        &self,
+        key: &str,
+        span: Span,
+        if_match: Option<&str>,
+    ) -> Result<RangeBody> {
+        match &self.root {
+            MirrorRoot::Local(_) => {
+                let p = self.root.local_path(key).unwrap_or_default();
+                tokio::task::spawn_blocking(move || -> Result<RangeBody> {
+                    use std::os::unix::fs::FileExt;
+                    let f = std::fs::File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
+                    let total = f.metadata().map_err(|e| ClientError::io(&p, e))?.len();
+                    let (start, len) = match span {
+                        Span::Bytes(s, e) => {
+                            if e >= total || s > e {
+                                return Err(ClientError::Format(format!(
+                                    "{}: bytes {s}-{e} are outside the object of {total} bytes",
+                                    p.display()
+                                )));
+                            }
+                            (s, e - s + 1)
+                        }
+                        Span::Suffix(k) => (total.saturating_sub(k), k.min(total)),
+                    };
+                    let mut buf = vec![0u8; len as usize];
+                    f.read_exact_at(&mut buf, start)
+                        .map_err(|e| ClientError::io(&p, e))?;
+                    Ok(RangeBody {
+                        bytes: Bytes::from(buf),
+                        total: Some(total),
+                        etag: None,
+                    })
+                })
+                .await
+                .map_err(|e| ClientError::Format(format!("read task failed: {e}")))?
+            }
+            MirrorRoot::Http(_) => {
+                self.http
+                    .get_span(&self.root.locate(key), span, if_match)
                     .await
             }
         }

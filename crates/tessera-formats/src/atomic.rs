@@ -23,7 +23,15 @@ pub fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(&format!(".{name}_tmp_"))
         .suffix(&suffix)
+        .permissions(public_mode())
         .tempfile_in(dir)
+}
+
+/// Mode of files we create: 0666 less the umask (temporary files default to 0600, which
+/// would keep other users and web servers from reading what we write).
+pub fn public_mode() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
 }
 
 /// Writes `path` atomically with `f`; the temporary file is removed on any error.

@@ -9,5 +9,6 @@ pub mod geotiff;
 pub(crate) mod guard;
 pub mod manifest;
 pub mod npy;
+pub mod zarr;
 
 pub use dtype::{DType, Element};

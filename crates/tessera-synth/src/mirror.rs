@@ -51,6 +51,8 @@ pub struct SynthOptions {
     pub out: PathBuf,
     /// Region: every tile whose cell overlaps it.
     pub bbox: Bbox,
+    /// More regions (their tiles are added to those of `bbox`).
+    pub more_boxes: Vec<Bbox>,
     /// Years.
     pub years: Vec<i32>,
     /// NPY dataset directories (`v1`, `v1.1-cam`, ...).
@@ -69,12 +71,25 @@ impl SynthOptions {
         SynthOptions {
             out: out.to_path_buf(),
             bbox,
+            more_boxes: Vec::new(),
             years: vec![2023, 2024],
             datasets: vec!["v1.1-cam".into()],
             seed: 42,
             missing_rate: 0.05,
             labels_per_class: 60,
         }
+    }
+}
+
+impl SynthOptions {
+    /// The tiles of every box, in order, without repeats.
+    pub fn tiles(&self) -> Vec<TileId> {
+        let mut seen = std::collections::HashSet::new();
+        std::iter::once(&self.bbox)
+            .chain(&self.more_boxes)
+            .flat_map(tiles_in)
+            .filter(|t| seen.insert(*t))
+            .collect()
     }
 }
 
@@ -241,7 +256,7 @@ pub fn synthesize(opts: &SynthOptions, progress: Progress<'_>) -> Result<SynthRe
     let start = Instant::now();
     let world = World::new(opts.seed);
     let datasets = resolve(opts)?;
-    let tiles = tiles_in(&opts.bbox);
+    let tiles = opts.tiles();
     if tiles.is_empty() {
         return Err(SynthError::Empty(format!("no tile overlaps {}", opts.bbox)));
     }
@@ -441,6 +456,7 @@ pub fn synthesize(opts: &SynthOptions, progress: Progress<'_>) -> Result<SynthRe
         "generator": format!("tessera-synth {}", env!("CARGO_PKG_VERSION")),
         "seed": opts.seed,
         "bbox": opts.bbox.to_array(),
+        "more_boxes": opts.more_boxes.iter().map(|b| b.to_array()).collect::<Vec<_>>(),
         "years": opts.years,
         "datasets": datasets.iter().map(|d| d.dir.clone()).collect::<Vec<_>>(),
         "missing_rate": opts.missing_rate,

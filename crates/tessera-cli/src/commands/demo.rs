@@ -105,6 +105,8 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         },
         registry_dir: None,
         source: "tiles".into(),
+        store_url: None,
+        depth: None,
         dry_run: false,
         list_files: false,
         jobs: 8,

@@ -74,6 +74,9 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
     let tiff = !a.format.eq_ignore_ascii_case("npy");
     let _ = format;
     let source = a.source.to_ascii_lowercase();
+    if source == "tiles" && (a.store_url.is_some() || a.depth.is_some()) {
+        return Err(usage("--store-url and --depth require --source zarr"));
+    }
     match source.as_str() {
         "tiles" | "auto" => {}
         "zarr" => {
@@ -87,7 +90,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
                     "--registry-dir applies to --source tiles; use --store-url for Zarr",
                 ));
             }
-            return crate::commands::zarr_download::run(a, g).map(|_| None);
+            return crate::commands::zarr::download(a, g).map(|_| None);
         }
         other => {
             return Err(usage(format!(
@@ -95,12 +98,8 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
             )));
         }
     }
-    if source == "auto"
-        && tiff
-        && a.registry_dir.is_none()
-        && crate::commands::zarr_download::available()
-    {
-        return crate::commands::zarr_download::run(a, g).map(|_| None);
+    if source == "auto" && tiff && a.registry_dir.is_none() && crate::commands::zarr::available() {
+        return crate::commands::zarr::download(a, g).map(|_| None);
     }
     if a.output.is_none() && !a.dry_run {
         return Err(usage("--output/-o is required for actual downloads"));

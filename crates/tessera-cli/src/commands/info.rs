@@ -16,6 +16,9 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.tiles {
         return tiles(a, dir);
     }
+    if let Some(store) = &a.store {
+        return crate::commands::zarr::info(a, g, store);
+    }
     let ds = dataset(
         &a.dataset,
         FormatChoice::Only(Format::Npy),

@@ -17,9 +17,17 @@ pub fn run(cmd: MirrorCommand) -> anyhow::Result<()> {
 }
 
 fn synth(a: &SynthArgs) -> anyhow::Result<()> {
-    let bbox = parse_bbox(&a.bbox)
-        .map_err(|e| usage(e.to_string()))?
-        .bounds();
+    let mut boxes = Vec::new();
+    for part in a.bbox.split(';').filter(|p| !p.trim().is_empty()) {
+        boxes.push(
+            parse_bbox(part.trim())
+                .map_err(|e| usage(e.to_string()))?
+                .bounds(),
+        );
+    }
+    let Some((&bbox, more)) = boxes.split_first() else {
+        return Err(usage("--bbox: no region given"));
+    };
     if !(0.0..=1.0).contains(&a.missing_rate) {
         return Err(usage(format!(
             "--missing-rate {} must be within 0 and 1",
@@ -39,11 +47,12 @@ fn synth(a: &SynthArgs) -> anyhow::Result<()> {
         ))
     })?;
     let mut opts = SynthOptions::new(&a.output, bbox);
+    opts.more_boxes = more.to_vec();
     opts.years = a.years.clone();
     opts.datasets = a.datasets.clone();
     opts.seed = a.seed;
     opts.missing_rate = a.missing_rate;
-    let n = tessera_synth::tiles_in(&bbox).len() as u64;
+    let n = opts.tiles().len() as u64;
     let pb = progress::items(n, "tiles");
     let report = synthesize(&opts, &|done, _total, bytes| {
         pb.set_position(done as u64);
@@ -56,6 +65,13 @@ fn synth(a: &SynthArgs) -> anyhow::Result<()> {
         other => anyhow::Error::new(other),
     })?;
     pb.finish_and_clear();
+    let mut stores = Vec::new();
+    if a.zarr {
+        for dir in &opts.datasets {
+            let (store, rep) = crate::commands::zarr::build_synth_store(&a.output, dir)?;
+            stores.push((store, rep));
+        }
+    }
     let written: usize = report.tile_years.values().sum();
     if a.json {
         println!(
@@ -64,6 +80,7 @@ fn synth(a: &SynthArgs) -> anyhow::Result<()> {
                 "output": a.output, "tiles": report.tiles, "land_tiles": report.land_tiles,
                 "tile_years": report.tile_years, "gaps": report.gaps, "files": report.files,
                 "bytes": report.bytes, "seconds": report.seconds,
+                "zarr": stores.iter().map(|(p, r)| json!({"store": p, "shards": r.units_all, "bytes": r.bytes_out, "seconds": r.seconds})).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -87,6 +104,15 @@ fn synth(a: &SynthArgs) -> anyhow::Result<()> {
             "Ground truth: {}/truth/ (class rasters per tile and year, labels.geojson per year)",
             a.output.display()
         );
+        for (p, r) in &stores {
+            println!(
+                "Zarr store {}: {} shards, {:.1} MB in {:.1} s",
+                p.display(),
+                r.units_all,
+                r.bytes_out as f64 / 1e6,
+                r.seconds
+            );
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ mod manifest;
 mod mirror;
 mod sample;
 mod tile;
-pub(crate) mod zarr_download;
+pub(crate) mod zarr;
 
 use crate::cli::{Cli, Command};
 
@@ -25,5 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Download(a) => download::run(&a, g),
         Command::Sample(a) => sample::run(&a, g),
         Command::Demo(a) => demo::run(&a, g),
+        Command::Zarr(c) => zarr::run(c, g),
     }
 }

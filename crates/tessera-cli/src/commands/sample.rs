@@ -35,7 +35,7 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     }
     match a.source.as_str() {
         "tiles" => {}
-        "zarr" => return crate::commands::zarr_download::sample(a, g),
+        "zarr" => return crate::commands::zarr::sample(a, g),
         other => {
             return Err(usage(format!(
                 "--source must be tiles or zarr, got '{other}'"

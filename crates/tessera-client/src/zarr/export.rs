@@ -1,0 +1,191 @@
+//! Streaming a region from a store into one float32 GeoTIFF per UTM zone
+//! (`tessera_{year}_utm{NN}.tif`): the native zone-grid window, tiled 256, NaN nodata, the
+//! reference's tags and band descriptions, in blocks of at most a memory budget, committed
+//! under its name only when complete.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use tessera_core::Bbox;
+use tessera_formats::DType;
+use tessera_formats::geotiff::{
+    Compression, GeoTiffFile, GeoTiffSpec, Layout, Predictor, TiffError,
+};
+
+use super::{RegionWindow, ZarrStore};
+use crate::error::{ClientError, Result};
+
+/// Options of a zone export.
+#[derive(Debug, Clone)]
+pub struct ZoneExport {
+    /// Bands to write (all when `None`).
+    pub bands: Option<Vec<usize>>,
+    /// Matryoshka depth to read (full when `None`).
+    pub depth: Option<usize>,
+    /// Compression.
+    pub compression: Compression,
+    /// Extra tags (dataset tags of published stores).
+    pub tags: Vec<(String, String)>,
+    /// Memory budget (bytes) for one block of int8 + scales + float32 output.
+    pub memory: u64,
+}
+
+/// Live counters: pixels written, pixels in all.
+#[derive(Debug, Default)]
+pub struct ExportProgress {
+    /// Pixels done.
+    pub done: AtomicU64,
+    /// Pixels in all.
+    pub total: AtomicU64,
+}
+
+/// The file name of a zone export.
+pub fn zone_file(out: &Path, year: i32, zone: u8) -> PathBuf {
+    out.join(format!("tessera_{year}_utm{zone:02}.tif"))
+}
+
+/// Writes one GeoTIFF per zone window of `bbox`; returns (path, bytes, window) per file.
+pub async fn export_zones(
+    store: &Arc<ZarrStore>,
+    bbox: &Bbox,
+    year: i32,
+    out: &Path,
+    opts: &ZoneExport,
+    progress: &ExportProgress,
+) -> Result<Vec<(PathBuf, u64, RegionWindow)>> {
+    let windows = store.region_windows(bbox);
+    if windows.is_empty() {
+        return Err(ClientError::Usage(format!(
+            "region {bbox} does not intersect any zone grid of {}",
+            store.location()
+        )));
+    }
+    let mut plans = Vec::new();
+    for w in &windows {
+        let t = store.time_index(w.zone, year).await?;
+        let zone = store.zone(w.zone).expect("zone");
+        let nb = zone.depth_array(opts.depth)?.shape[1] as usize;
+        let bands: Vec<usize> = opts.bands.clone().unwrap_or_else(|| (0..nb).collect());
+        if let Some(&b) = bands.iter().find(|&&b| b >= nb) {
+            return Err(ClientError::Usage(format!(
+                "Bands must be zero-based indices below {nb} (got {b})"
+            )));
+        }
+        plans.push((*w, t, bands));
+    }
+    progress.total.store(
+        windows.iter().map(|w| w.width() * w.height()).sum(),
+        Ordering::Relaxed,
+    );
+    std::fs::create_dir_all(out).map_err(|e| ClientError::io(out, e))?;
+    let mut files = Vec::new();
+    for (w, t, bands) in plans {
+        let path = zone_file(out, year, w.zone);
+        let n = export_one(store, w, t, &bands, year, &path, opts, progress).await?;
+        files.push((path, n, w));
+    }
+    Ok(files)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn export_one(
+    store: &Arc<ZarrStore>,
+    w: RegionWindow,
+    t: usize,
+    bands: &[usize],
+    year: i32,
+    path: &Path,
+    opts: &ZoneExport,
+    progress: &ExportProgress,
+) -> Result<u64> {
+    let zone = store.zone(w.zone).expect("zone");
+    let nb_read = zone.depth_array(opts.depth)?.shape[1];
+    let mut spec = GeoTiffSpec::new(
+        w.width() as u32,
+        w.height() as u32,
+        bands.len() as u16,
+        DType::F32,
+    );
+    spec.layout = Layout::Tiled(256);
+    spec.compression = opts.compression;
+    spec.predictor = match opts.compression {
+        Compression::None | Compression::Lzw => Predictor::None,
+        _ => Predictor::FloatingPoint,
+    };
+    let crs = tessera_core::Crs::from_epsg(zone.grid.epsg())
+        .map_err(|e| ClientError::Format(e.to_string()))?;
+    spec.georef = Some((crs, store.window_transform(&w)));
+    spec.nodata = Some(f64::NAN);
+    for (k, v) in &opts.tags {
+        spec.metadata.set(k, v.clone());
+    }
+    spec.metadata.set("TESSERA_YEAR", year.to_string());
+    spec.metadata
+        .set("TESSERA_SOURCE", store.location().to_string());
+    spec.metadata.set("TESSERA_MODEL", store.model_version());
+    spec.metadata
+        .set("TESSERA_BUILD_VERSION", store.build_version());
+    let list: Vec<String> = bands.iter().map(|b| b.to_string()).collect();
+    spec.metadata.set("TESSERA_BANDS", list.join(","));
+    for (i, b) in bands.iter().enumerate() {
+        spec.metadata
+            .set_band_description(i, format!("Tessera_Band_{b}"));
+    }
+    let tiff_err = |e: TiffError| match e {
+        TiffError::IoAt { path, source } => ClientError::io(path, source),
+        other => ClientError::Format(format!("{}: {other}", path.display())),
+    };
+    let file = GeoTiffFile::create(path, spec).map_err(tiff_err)?;
+    // Blocks of 256 rows and as many 256-column tiles as the budget allows: int8 in,
+    // scales, and float32 out per pixel.
+    let per_px = nb_read + 4 + 4 * bands.len() as u64;
+    let cols = ((opts.memory / (256 * per_px)) / 256).max(1) * 256;
+    let file = std::sync::Mutex::new(file);
+    let all = bands.len() as u64 == nb_read && bands.iter().enumerate().all(|(i, &b)| i == b);
+    store
+        .for_each_block(w, t, 256, cols, opts.depth, |r0, c0, block| {
+            let mut vals = Vec::new();
+            block.dequantise(if all { None } else { Some(bands) }, &mut vals);
+            let nb = bands.len();
+            let (cy, cx0) = ((r0 - w.y0) / 256, (c0 - w.x0) / 256);
+            let ntiles = block.cols.div_ceil(256);
+            let mut f = file.lock().expect("file");
+            let writer = f.writer();
+            let encoded: Vec<(u32, Vec<Vec<u8>>)> = (0..ntiles)
+                .into_par_iter()
+                .map(|k| {
+                    let x0 = k * 256;
+                    let x1 = (x0 + 256).min(block.cols);
+                    let mut tile = Vec::with_capacity(block.rows * (x1 - x0) * nb);
+                    for r in 0..block.rows {
+                        tile.extend_from_slice(
+                            &vals[(r * block.cols + x0) * nb..(r * block.cols + x1) * nb],
+                        );
+                    }
+                    let cx = (cx0 + k as u64) as u32;
+                    writer
+                        .encode_chunk(cx, cy as u32, &tile)
+                        .map(|p| (cx, p))
+                        .map_err(tiff_err)
+                })
+                .collect::<Result<_>>()?;
+            for (cx, planes) in encoded {
+                f.writer()
+                    .write_encoded(cx, cy as u32, planes)
+                    .map_err(tiff_err)?;
+            }
+            progress
+                .done
+                .fetch_add((block.rows * block.cols) as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+    let done = file
+        .into_inner()
+        .expect("file")
+        .finish()
+        .map_err(tiff_err)?;
+    Ok(std::fs::metadata(&done).map(|m| m.len()).unwrap_or(0))
+}

@@ -1,0 +1,363 @@
+//! Regions on a store: the native zone-grid window of a lon/lat box (pixel centres inside
+//! the box's UTM envelope, as the reference computes it), block reads as int8 + scales,
+//! dequantisation, and strip-by-strip iteration with one strip prefetched.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use tessera_core::{Affine, Bbox, Crs};
+
+use super::{ZarrStore, shard_key};
+use crate::error::{ClientError, Result};
+
+/// A window of a zone grid.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RegionWindow {
+    /// The zone.
+    pub zone: u8,
+    /// First column.
+    pub x0: u64,
+    /// One past the last column.
+    pub x1: u64,
+    /// First row.
+    pub y0: u64,
+    /// One past the last row.
+    pub y1: u64,
+}
+
+impl RegionWindow {
+    /// Columns.
+    pub fn width(&self) -> u64 {
+        self.x1 - self.x0
+    }
+
+    /// Rows.
+    pub fn height(&self) -> u64 {
+        self.y1 - self.y0
+    }
+}
+
+/// Int8 embeddings (pixel-interleaved, `rows × cols × bands`) and their scales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Bands per pixel.
+    pub bands: usize,
+    /// Quantised values.
+    pub emb: Vec<i8>,
+    /// Scales (`rows × cols`): finite = data, NaN = water or no data, +inf = not written.
+    pub scales: Vec<f32>,
+}
+
+impl Block {
+    /// Dequantises `bands` (all when `None`), pixel-interleaved; NaN where the scale is
+    /// not finite.
+    pub fn dequantise(&self, bands: Option<&[usize]>, out: &mut Vec<f32>) {
+        let all: Vec<usize>;
+        let sel = match bands {
+            Some(b) => b,
+            None => {
+                all = (0..self.bands).collect();
+                &all
+            }
+        };
+        out.clear();
+        out.reserve(self.rows * self.cols * sel.len());
+        for (p, &s) in self.scales.iter().enumerate() {
+            let px = &self.emb[p * self.bands..(p + 1) * self.bands];
+            if s.is_finite() {
+                out.extend(sel.iter().map(|&b| f32::from(px[b]) * s));
+            } else {
+                out.extend(std::iter::repeat_n(f32::NAN, sel.len()));
+            }
+        }
+    }
+}
+
+/// The UTM envelope of a lon/lat box in `crs`: the extremes of its edges, each sampled at
+/// 21 points between the corners (pyproj's `transform_bounds(densify_pts=21)`).
+pub fn utm_envelope(bbox: &Bbox, crs: &Crs) -> [f64; 4] {
+    let n = 21 + 1;
+    let mut xs = Vec::with_capacity(4 * (n + 1));
+    let mut ys = Vec::with_capacity(4 * (n + 1));
+    let (w, s, e, no) = (bbox.west, bbox.south, bbox.east, bbox.north);
+    for i in 0..=n {
+        let f = i as f64 / n as f64;
+        for (lon, lat) in [
+            (w + (e - w) * f, s),
+            (w + (e - w) * f, no),
+            (w, s + (no - s) * f),
+            (e, s + (no - s) * f),
+        ] {
+            let (x, y) = crs.forward(lon, lat);
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = |v: &[f64]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    [min(&xs), min(&ys), max(&xs), max(&ys)]
+}
+
+/// Index of the first element of the increasing sequence `f(0..len)` that is `>= v`
+/// (`strict`: `> v`), as NumPy's `searchsorted` left (right).
+fn search(len: u64, v: f64, strict: bool, f: impl Fn(u64) -> f64) -> u64 {
+    let (mut lo, mut hi) = (0u64, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let x = f(mid);
+        let before = if strict { x <= v } else { x < v };
+        if before {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+impl ZarrStore {
+    /// The window of zone `z` whose pixel centres lie inside the UTM envelope of `bbox`;
+    /// `None` when it is empty or the zone is not in the store.
+    pub fn region_window(&self, z: u8, bbox: &Bbox) -> Option<RegionWindow> {
+        let g = self.zone(z)?.grid;
+        let crs = Crs::from_epsg(g.epsg()).ok()?;
+        let [west, south, east, north] = utm_envelope(bbox, &crs);
+        let xc = |i: u64| g.origin_x + (i as f64 + 0.5) * 10.0;
+        let ny = |j: u64| -(g.origin_y - (j as f64 + 0.5) * 10.0);
+        let x0 = search(g.width, west, false, xc);
+        let x1 = search(g.width, east, true, xc);
+        let y0 = search(g.height, -north, false, ny);
+        let y1 = search(g.height, -south, true, ny);
+        (x1 > x0 && y1 > y0).then_some(RegionWindow {
+            zone: z,
+            x0,
+            x1,
+            y0,
+            y1,
+        })
+    }
+
+    /// The windows of every zone `bbox` intersects, each zone clipped to its 6-degree band
+    /// (the reference's export rule).
+    pub fn region_windows(&self, bbox: &Bbox) -> Vec<RegionWindow> {
+        let first = tessera_core::utm_zone(bbox.west);
+        let last = tessera_core::utm_zone(f64::from_bits(bbox.east.to_bits() - 1).max(bbox.west));
+        let mut out = Vec::new();
+        for z in first..=last {
+            let zw = f64::from(z) * 6.0 - 186.0;
+            let ze = f64::from(z) * 6.0 - 180.0;
+            let Ok(b) = Bbox::new(bbox.west.max(zw), bbox.south, bbox.east.min(ze), bbox.north)
+            else {
+                continue;
+            };
+            if let Some(w) = self.region_window(z, &b) {
+                out.push(w);
+            }
+        }
+        out
+    }
+
+    /// The pixel-to-map transform of a window (EPSG:326NN).
+    pub fn window_transform(&self, w: &RegionWindow) -> Affine {
+        let g = self.zone(w.zone).expect("zone").grid;
+        Affine::north_up(
+            g.origin_x + w.x0 as f64 * 10.0,
+            g.origin_y - w.y0 as f64 * 10.0,
+            10.0,
+        )
+    }
+
+    /// Reads rows × cols of zone `z`, year index `t`, at `depth` (full when `None`).
+    pub async fn read_block(
+        &self,
+        z: u8,
+        t: usize,
+        rows: Range<u64>,
+        cols: Range<u64>,
+        depth: Option<usize>,
+    ) -> Result<Block> {
+        let zone = self
+            .zone(z)
+            .ok_or_else(|| ClientError::Usage(format!("zone {z} is not in the store")))?;
+        let g = zone.grid;
+        if rows.end > g.height || cols.end > g.width || rows.is_empty() || cols.is_empty() {
+            return Err(ClientError::Usage(format!(
+                "window rows {rows:?} cols {cols:?} is outside the {}x{} grid of zone {z}",
+                g.height, g.width
+            )));
+        }
+        let emb_meta = zone.depth_array(depth)?;
+        let bands = emb_meta.shape[1] as usize;
+        let (nr, nc) = (
+            (rows.end - rows.start) as usize,
+            (cols.end - cols.start) as usize,
+        );
+        let mut block = Block {
+            rows: nr,
+            cols: nc,
+            bands,
+            emb: vec![emb_meta.fill as i8; nr * nc * bands],
+            scales: vec![zone.scales.fill as f32; nr * nc],
+        };
+        let (sh, sw) = (zone.scales.chunk[1], zone.scales.chunk[2]);
+        // (array is embeddings, shard row, shard col, chunk ids)
+        let mut jobs: Vec<(bool, u64, u64, Vec<usize>)> = Vec::new();
+        for sr in rows.start / sh..=(rows.end - 1) / sh {
+            for sc in cols.start / sw..=(cols.end - 1) / sw {
+                for is_emb in [false, true] {
+                    let meta = if is_emb { emb_meta } else { &zone.scales };
+                    let inner = &meta.sharding.as_ref().expect("sharded").inner;
+                    let nd = inner.len();
+                    let (ih, iw) = (inner[nd - 2], inner[nd - 1]);
+                    let gw = sw / iw;
+                    let r0 = rows.start.max(sr * sh) - sr * sh;
+                    let r1 = rows.end.min((sr + 1) * sh) - sr * sh;
+                    let c0 = cols.start.max(sc * sw) - sc * sw;
+                    let c1 = cols.end.min((sc + 1) * sw) - sc * sw;
+                    let mut ids = Vec::new();
+                    for cy in r0 / ih..=(r1 - 1) / ih {
+                        for cx in c0 / iw..=(c1 - 1) / iw {
+                            ids.push((cy * gw + cx) as usize);
+                        }
+                    }
+                    jobs.push((is_emb, sr, sc, ids));
+                }
+            }
+        }
+        let futs = jobs.into_iter().map(|(is_emb, sr, sc, ids)| async move {
+            let meta = if is_emb { emb_meta } else { &zone.scales };
+            let key = shard_key(zone, meta, t, sr, sc);
+            let got = self.read_chunks(meta, &key, &ids).await?;
+            Ok::<_, ClientError>((is_emb, sr, sc, got))
+        });
+        let results = futures_util::future::try_join_all(futs).await?;
+        for (is_emb, sr, sc, got) in results {
+            let meta = if is_emb { emb_meta } else { &zone.scales };
+            let inner = &meta.sharding.as_ref().expect("sharded").inner;
+            let nd = inner.len();
+            let (ih, iw) = (inner[nd - 2], inner[nd - 1]);
+            let gw = sw / iw;
+            for (id, raw) in got {
+                let cy = id as u64 / gw;
+                let cx = id as u64 % gw;
+                // The chunk's pixel box in grid coordinates, clipped to the window.
+                let top = sr * sh + cy * ih;
+                let left = sc * sw + cx * iw;
+                let ya = top.max(rows.start);
+                let yb = (top + ih).min(rows.end);
+                let xa = left.max(cols.start);
+                let xb = (left + iw).min(cols.end);
+                if ya >= yb || xa >= xb {
+                    continue;
+                }
+                let (ih, iw) = (ih as usize, iw as usize);
+                if is_emb {
+                    let plane = ih * iw;
+                    for y in ya..yb {
+                        let cyy = (y - top) as usize;
+                        let orow = (y - rows.start) as usize * nc;
+                        for x in xa..xb {
+                            let cxx = (x - left) as usize;
+                            let o = (orow + (x - cols.start) as usize) * bands;
+                            let src = cyy * iw + cxx;
+                            let dst = &mut block.emb[o..o + bands];
+                            for (b, d) in dst.iter_mut().enumerate() {
+                                *d = raw[b * plane + src] as i8;
+                            }
+                        }
+                    }
+                } else {
+                    for y in ya..yb {
+                        let cyy = (y - top) as usize;
+                        let orow = (y - rows.start) as usize * nc;
+                        for x in xa..xb {
+                            let i = (cyy * iw + (x - left) as usize) * 4;
+                            block.scales[orow + (x - cols.start) as usize] =
+                                f32::from_le_bytes(raw[i..i + 4].try_into().expect("4"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(block)
+    }
+
+    /// Reads the window of `bbox` in the zone of its centre longitude (the reference's
+    /// `read_region`): the window and its block.
+    pub async fn read_region(
+        &self,
+        bbox: &Bbox,
+        year: i32,
+        depth: Option<usize>,
+    ) -> Result<(RegionWindow, Block)> {
+        let z = tessera_core::utm_zone((bbox.west + bbox.east) / 2.0);
+        let w = self.region_window(z, bbox).ok_or_else(|| {
+            ClientError::Usage(format!(
+                "region {bbox} does not intersect the grid of zone {z} in {}",
+                self.location()
+            ))
+        })?;
+        let t = self.time_index(z, year).await?;
+        let b = self.read_block(z, t, w.y0..w.y1, w.x0..w.x1, depth).await?;
+        Ok((w, b))
+    }
+
+    /// Calls `f(row0, col0, block)` for blocks of `w` (at most `rows` × `cols` pixels) top
+    /// to bottom, left to right, reading the next block while `f` runs.
+    pub async fn for_each_block<F>(
+        self: &Arc<Self>,
+        w: RegionWindow,
+        t: usize,
+        rows: u64,
+        cols: u64,
+        depth: Option<usize>,
+        mut f: F,
+    ) -> Result<()>
+    where
+        F: FnMut(u64, u64, Block) -> Result<()> + Send,
+    {
+        let mut boxes = Vec::new();
+        let mut r = w.y0;
+        while r < w.y1 {
+            let mut c = w.x0;
+            while c < w.x1 {
+                boxes.push((r..(r + rows).min(w.y1), c..(c + cols).min(w.x1)));
+                c += cols;
+            }
+            r += rows;
+        }
+        let spawn = |(rr, cc): (Range<u64>, Range<u64>)| {
+            let s = Arc::clone(self);
+            tokio::spawn(async move { s.read_block(w.zone, t, rr, cc, depth).await })
+        };
+        let mut it = boxes.into_iter();
+        let mut next = it.next().map(|b| (b.clone(), spawn(b)));
+        while let Some(((rr, cc), h)) = next.take() {
+            let block = h
+                .await
+                .map_err(|e| ClientError::Format(format!("read task failed: {e}")))??;
+            next = it.next().map(|b| (b.clone(), spawn(b)));
+            tokio::task::block_in_place(|| f(rr.start, cc.start, block))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searchsorted() {
+        let f = |i: u64| i as f64 * 10.0 + 5.0;
+        assert_eq!(search(10, 5.0, false, f), 0);
+        assert_eq!(search(10, 5.0, true, f), 1);
+        assert_eq!(search(10, 6.0, false, f), 1);
+        assert_eq!(search(10, 1000.0, false, f), 10);
+        assert_eq!(search(10, -1.0, true, f), 0);
+    }
+}
