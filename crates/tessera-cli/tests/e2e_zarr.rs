@@ -1,0 +1,838 @@
+//! Zarr stores end to end: `tessera zarr build` from a synthetic mirror with tiles on both
+//! sides of two zone seams, on a coast (water) and across the equator, with invalid scales
+//! injected; checked against an independent oracle (pyproj, GDAL, NumPy, zarr-python);
+//! interrupted and split builds; a store zarr-python writes; per-zone GeoTIFF exports; and
+//! reads over HTTP against `tessera mirror serve` with request counting and faults.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Served, link_tree, tessera, walk};
+use tessera_core::Bbox;
+use tessera_formats::npy::NpyFile;
+use tessera_synth::{SynthOptions, synthesize};
+use tessera_testkit::{gdal_value, gdalinfo, run_python, scratch};
+
+const ORACLE: &str = include_str!("../../../tests/oracle/zarr_oracle.py");
+
+/// Tiles: the Greenwich meridian at Peacehaven (zones 30/31, land and sea) and 36°E on the
+/// equator (zones 36/37, both hemispheres); 2023 and 2024.
+fn mirror() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("zarr-mirror");
+        let mut o = SynthOptions::new(&dir, Bbox::new(-0.1, 50.7, 0.1, 50.9).unwrap());
+        o.more_boxes = vec![Bbox::new(35.9, -0.1, 36.1, 0.1).unwrap()];
+        o.years = vec![2023, 2024];
+        o.missing_rate = 0.0;
+        synthesize(&o, &|_, _, _| {}).unwrap();
+        // Scales the builders must reject (stored as NaN): zero, negative, infinite,
+        // NaN and >= 1, in one tile-year of each hemisphere.
+        for name in ["grid_36.05_-0.05", "grid_0.05_50.85"] {
+            let p = dir.join(format!("npy/v1.1-cam/2024/{name}/{name}_scales.npy"));
+            let f = NpyFile::open(&p).unwrap();
+            let (h, w) = (f.shape()[0], f.shape()[1]);
+            let mut v: Vec<f32> = f.to_vec().unwrap();
+            drop(f);
+            let bad = [0.0, -0.5, f32::INFINITY, f32::NAN, 1.0, 7.5];
+            for r in 0..h {
+                for c in (0..w).step_by(97) {
+                    v[r * w + (c + r) % w] = bad[(r + c) % bad.len()];
+                }
+            }
+            tessera_formats::npy::write_npy_file(&p, &[h, w], &v).unwrap();
+        }
+        dir
+    })
+}
+
+fn tess(args: &[&str]) -> String {
+    let (code, out, err) = tessera(args, &[]);
+    assert_eq!(code, 0, "tessera {args:?} failed:\n{err}\n{out}");
+    out
+}
+
+fn build(out: &Path, extra: &[&str]) -> serde_json::Value {
+    let m = mirror().display().to_string();
+    let o = out.display().to_string();
+    let mut args = vec![
+        "--mirror",
+        &m,
+        "zarr",
+        "build",
+        "-o",
+        &o,
+        "--dataset-variant",
+        "cambridge",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(tess(&args).trim()).unwrap()
+}
+
+/// The store built in one run (shared by the tests of this file).
+fn store() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch("zarr-store").join("store");
+        let r = build(&dir, &[]);
+        assert_eq!(r["written"], r["shards_all"], "{r}");
+        assert_eq!(r["skipped"], 0);
+        dir
+    })
+}
+
+/// Every object of a store: relative path → bytes.
+fn objects(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    let mut v: Vec<(String, Vec<u8>)> = files
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().display().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_same_store(a: &Path, b: &Path) {
+    let (x, y) = (objects(a), objects(b));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|o| o.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&x), names(&y), "different objects");
+    for ((k, u), (_, v)) in x.iter().zip(&y) {
+        assert!(u == v, "{k} differs");
+    }
+}
+
+#[test]
+fn store_matches_the_oracle_and_our_reader_reads_it() {
+    let s = store();
+    let out = scratch("zarr-oracle");
+    let counts: serde_json::Value = serde_json::from_str(
+        run_python(
+            ORACLE,
+            &[
+                "expect",
+                &mirror().display().to_string(),
+                "v1.1-cam",
+                "v1.1",
+                &s.display().to_string(),
+                &out.display().to_string(),
+                "11",
+            ],
+        )
+        .trim(),
+    )
+    .unwrap();
+    // The windows cover both hemispheres, both seams, water/invalid scales and data.
+    assert_eq!(
+        counts["zones"],
+        serde_json::json!([30, 31, 36, 37]),
+        "{counts}"
+    );
+    for k in ["south", "north", "finite", "nan", "inf"] {
+        assert!(counts[k].as_u64().unwrap() > 0, "no {k} pixels: {counts}");
+    }
+    assert!(counts["points"].as_u64().unwrap() >= 20, "{counts}");
+    // Our reader, window by window (int8 + scales), and point by point (dequantised).
+    let windows: Vec<Vec<u64>> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("windows.json")).unwrap()).unwrap();
+    let sd = s.display().to_string();
+    for (i, w) in windows.iter().enumerate() {
+        let year = (2023 + w[1]).to_string();
+        let win = format!("{}:{}:{}:{}:{}", w[0], w[2], w[3], w[4], w[5]);
+        let o = out.join(format!("ours_w{i}.npy")).display().to_string();
+        tess(&[
+            "-q",
+            "zarr",
+            "read",
+            &sd,
+            "--window",
+            &win,
+            "--year",
+            &year,
+            "--quantised",
+            "-o",
+            &o,
+        ]);
+    }
+    let year = counts["year"].to_string();
+    tess(&[
+        "-q",
+        "sample",
+        "--source",
+        "zarr",
+        "--store",
+        &sd,
+        "--search-px",
+        "0",
+        "--points",
+        &out.join("points.csv").display().to_string(),
+        "--year",
+        &year,
+        "-o",
+        &out.join("ours_points.npy").display().to_string(),
+    ]);
+    let check: serde_json::Value =
+        serde_json::from_str(run_python(ORACLE, &["check", &out.display().to_string()]).trim())
+            .unwrap();
+    assert_eq!(check["bad_windows"], 0, "{check}");
+    assert_eq!(check["points_equal"], true, "{check}");
+    // zarr verify agrees, pixel by pixel over every tile-year.
+    let m = mirror().display().to_string();
+    let v: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "--mirror",
+            &m,
+            "zarr",
+            "verify",
+            &sd,
+            "--dataset-variant",
+            "cambridge",
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    let rows = tess(&[
+        "manifest",
+        &mirror().join("npy/v1.1-cam/manifest.parquet").display().to_string(),
+        "--count",
+    ]);
+    assert_eq!(v["tiles"].to_string(), rows.trim(), "{v}");
+    assert_eq!(v["unwritten"], 0, "{v}");
+    // info --store describes it.
+    let info: serde_json::Value =
+        serde_json::from_str(tess(&["info", "--store", &sd, "--json"]).trim()).unwrap();
+    assert_eq!(info["years"], serde_json::json!([2023, 2024]));
+    assert_eq!(info["zones"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        info["attributes"]["geoemb:quantization"]["method"],
+        "per_pixel_scale"
+    );
+}
+
+#[test]
+fn corrupted_chunks_are_reported_not_read() {
+    let s = store();
+    let dir = scratch("zarr-corrupt");
+    let copy = dir.join("store");
+    link_tree(s, &copy);
+    // Replace one shard by a copy with one byte flipped inside its first chunk.
+    let key = "utm36/embeddings/c/1/0/0/0";
+    let p = copy.join(key);
+    let mut b = std::fs::read(&p).unwrap();
+    std::fs::remove_file(&p).unwrap();
+    let n = b.len();
+    let idx = tessera_formats::zarr::ShardIndex::parse(
+        &b[n - 262_148..],
+        16_384,
+        true,
+        Some(n as u64),
+        key,
+    )
+    .unwrap();
+    let (i, (off, len)) = (0..16_384)
+        .find_map(|i| idx.get(i).map(|e| (i, e)))
+        .unwrap();
+    b[(off + len / 2) as usize] ^= 0x10;
+    std::fs::write(&p, &b).unwrap();
+    let (row, col) = ((i / 128) * 32, (i % 128) * 32);
+    let win = format!("36:{row}:{col}:32:32");
+    let o = dir.join("w.npy");
+    let (code, _, err) = tessera(
+        &[
+            "zarr",
+            "read",
+            &copy.display().to_string(),
+            "--window",
+            &win,
+            "--year",
+            "2024",
+            "-o",
+            &o.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("integrity") && err.contains("crc32c"), "{err}");
+    assert!(!o.exists(), "an output was written from corrupt data");
+    let m = mirror().display().to_string();
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "zarr",
+            "verify",
+            &copy.display().to_string(),
+            "--dataset-variant",
+            "cambridge",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0, "{err}");
+}
+
+#[test]
+fn interrupted_and_split_builds_give_the_same_store() {
+    let whole = store();
+    let dir = scratch("zarr-resume");
+    // kill -9 once the first shard is complete.
+    let b = dir.join("store");
+    let m = mirror().display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "--mirror",
+            &m,
+            "-q",
+            "zarr",
+            "build",
+            "-o",
+            &b.display().to_string(),
+            "--dataset-variant",
+            "cambridge",
+            "--jobs",
+            "1",
+        ])
+        .env_remove("TESSERA_MIRROR")
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let finished = |d: &Path| {
+        let mut f = Vec::new();
+        walk(d, &mut f);
+        f.into_iter()
+            .filter(|p| {
+                let s = p.display().to_string();
+                s.contains("/embeddings/c/")
+                    && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+            })
+            .collect::<Vec<_>>()
+    };
+    while finished(&b).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no shard finished"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = finished(&b);
+    let total = objects(whole)
+        .iter()
+        .filter(|(k, _)| k.contains("/embeddings/c/"))
+        .count();
+    assert!(
+        done.len() < total,
+        "the build finished before it was killed"
+    );
+    let stamps: Vec<(PathBuf, std::time::SystemTime)> = done
+        .iter()
+        .map(|p| (p.clone(), std::fs::metadata(p).unwrap().modified().unwrap()))
+        .collect();
+    std::thread::sleep(Duration::from_millis(20));
+    let r = build(&b, &[]);
+    assert!(r["skipped"].as_u64().unwrap() >= stamps.len() as u64, "{r}");
+    for (p, t) in &stamps {
+        assert_eq!(
+            std::fs::metadata(p).unwrap().modified().unwrap(),
+            *t,
+            "{} was rewritten",
+            p.display()
+        );
+    }
+    assert_same_store(whole, &b);
+    // Three tasks at once build the same store.
+    let c = dir.join("tasks");
+    let cs = c.display().to_string();
+    let kids: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_tessera"))
+                .args([
+                    "--mirror",
+                    &m,
+                    "-q",
+                    "zarr",
+                    "build",
+                    "-o",
+                    &cs,
+                    "--dataset-variant",
+                    "cambridge",
+                    "--task-index",
+                    &i.to_string(),
+                    "--task-count",
+                    "3",
+                    "--jobs",
+                    "1",
+                ])
+                .env_remove("TESSERA_MIRROR")
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut k in kids {
+        assert!(k.wait().unwrap().success());
+    }
+    assert_same_store(whole, &c);
+    // A wrong task index is the user's error.
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "zarr",
+            "build",
+            "-o",
+            &cs,
+            "--task-index",
+            "3",
+            "--task-count",
+            "3",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_store_written_by_zarr_python_is_read() {
+    let dir = scratch("zarr-python-store");
+    let s = dir.join("py.zarr");
+    let sd = s.display().to_string();
+    run_python(ORACLE, &["write", &sd]);
+    for t in 0..2 {
+        let o = dir.join(format!("w{t}.npy"));
+        tess(&[
+            "-q",
+            "zarr",
+            "read",
+            &sd,
+            "--window",
+            "36:4000:100:200:200",
+            "--year",
+            &(2023 + t).to_string(),
+            "--quantised",
+            "-o",
+            &o.display().to_string(),
+        ]);
+        let got = NpyFile::open(&o).unwrap().to_vec::<i8>().unwrap();
+        let want = NpyFile::open(Path::new(&format!("{sd}.expected_emb_{t}.npy")))
+            .unwrap()
+            .to_vec::<i8>()
+            .unwrap();
+        assert!(got == want, "int8 values of year index {t} differ");
+        let gs = NpyFile::open(&dir.join(format!("w{t}_scales.npy")))
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        let ws = NpyFile::open(Path::new(&format!("{sd}.expected_scales_{t}.npy")))
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!(
+            gs.iter()
+                .zip(&ws)
+                .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())),
+            "scales differ"
+        );
+    }
+    // Outside the written block: fill values (0 and +inf); a shard never written too.
+    let o = dir.join("fill.npy");
+    tess(&[
+        "-q",
+        "zarr",
+        "read",
+        &sd,
+        "--window",
+        "36:6000:3000:10:10",
+        "--year",
+        "2024",
+        "--quantised",
+        "-o",
+        &o.display().to_string(),
+    ]);
+    assert!(
+        NpyFile::open(&o)
+            .unwrap()
+            .to_vec::<i8>()
+            .unwrap()
+            .iter()
+            .all(|&v| v == 0)
+    );
+    assert!(
+        NpyFile::open(&dir.join("fill_scales.npy"))
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| *v == f32::INFINITY)
+    );
+}
+
+#[test]
+fn download_from_zarr_writes_one_geotiff_per_zone() {
+    let s = store().display().to_string();
+    let out = scratch("zarr-download").join("out");
+    let o = out.display().to_string();
+    // The Peacehaven box spans zones 30 and 31.
+    let r: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "download",
+            "--source",
+            "zarr",
+            "--store-url",
+            &s,
+            "--bbox",
+            "-0.04,50.76,0.03,50.84",
+            "--year",
+            "2024",
+            "--bands",
+            "0,5,127",
+            "-o",
+            &o,
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let files = r["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{r}");
+    for (f, zone) in files.iter().zip([30, 31]) {
+        let p = PathBuf::from(f["path"].as_str().unwrap());
+        assert_eq!(p, out.join(format!("tessera_2024_utm{zone}.tif")));
+        let info = gdalinfo(&p);
+        assert_eq!(info["size"][0], f["width"]);
+        assert_eq!(info["size"][1], f["height"]);
+        let wkt = info["coordinateSystem"]["wkt"].as_str().unwrap();
+        assert!(wkt.contains(&format!("\"EPSG\",326{zone}")), "{wkt}");
+        let bands = info["bands"].as_array().unwrap();
+        assert_eq!(bands.len(), 3);
+        assert_eq!(bands[2]["description"], "Tessera_Band_127");
+        assert_eq!(bands[0]["block"], serde_json::json!([256, 256]));
+        assert!(
+            bands[0]["noDataValue"].as_str().is_some_and(|v| v == "NaN"),
+            "{}",
+            bands[0]
+        );
+        let md = &info["metadata"][""];
+        assert_eq!(md["TESSERA_YEAR"], "2024");
+        assert_eq!(md["TESSERA_BANDS"], "0,5,127");
+        assert_eq!(md["TESSERA_SOURCE"], s.as_str());
+        // Values: the same pixels read with `zarr read` (float32).
+        let gt = info["geoTransform"].as_array().unwrap();
+        let (x0, y0) = (gt[0].as_f64().unwrap(), gt[3].as_f64().unwrap());
+        let w = f["width"].as_u64().unwrap();
+        let h = f["height"].as_u64().unwrap();
+        let zi = store_zone_origin(&s, zone);
+        let col0 = ((x0 - zi.0) / 10.0).round() as u64;
+        let row0 = ((zi.1 - y0) / 10.0).round() as u64;
+        let npy = out.join(format!("check{zone}.npy"));
+        tess(&[
+            "-q",
+            "zarr",
+            "read",
+            &s,
+            "--window",
+            &format!("{zone}:{row0}:{col0}:{h}:{w}"),
+            "--year",
+            "2024",
+            "-o",
+            &npy.display().to_string(),
+        ]);
+        let v = NpyFile::open(&npy).unwrap().to_vec::<f32>().unwrap();
+        let mut checked = 0;
+        for (r, c) in [
+            (0, 0),
+            (h / 2, w / 2),
+            (h - 1, w - 1),
+            (h / 3, w / 5),
+            (h / 4, 2),
+        ] {
+            let px = &v[((r * w + c) * 128) as usize..][..128];
+            let tif = gdal_value(&p, 2, c as usize, r as usize);
+            if px[5].is_nan() {
+                assert!(tif.contains("nan") || tif.contains("NaN"), "{tif}");
+            } else {
+                let got: f32 = tif.trim().parse().unwrap();
+                assert_eq!(got, px[5], "pixel ({r}, {c}) of zone {zone}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 0);
+    }
+    // The reference's usage errors.
+    for (args, msg) in [
+        (
+            vec![
+                "download",
+                "--source",
+                "zarr",
+                "--format",
+                "npy",
+                "-o",
+                &o,
+                "--bbox",
+                "0,50.8,0.01,50.81",
+            ],
+            "exports TIFF",
+        ),
+        (
+            vec![
+                "download",
+                "--source",
+                "tiles",
+                "--store-url",
+                &s,
+                "-o",
+                &o,
+                "--bbox",
+                "0,50.8,0.01,50.81",
+            ],
+            "require --source zarr",
+        ),
+        (
+            vec![
+                "download",
+                "--source",
+                "zarr",
+                "--store-url",
+                "/nonexistent/store",
+                "-o",
+                &o,
+                "--bbox",
+                "0,50.8,0.01,50.81",
+            ],
+            "store",
+        ),
+        (
+            vec![
+                "download",
+                "--source",
+                "zarr",
+                "--store-url",
+                &s,
+                "-o",
+                &o,
+                "--bbox",
+                "10,10,10.1,10.1",
+            ],
+            "does not intersect",
+        ),
+    ] {
+        let (code, _, err) = tessera(&args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+fn store_zone_origin(store: &str, zone: u8) -> (f64, f64) {
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{store}/utm{zone}/zarr.json")).unwrap(),
+    )
+    .unwrap();
+    let t = &doc["attributes"]["spatial:transform"];
+    (t[2].as_f64().unwrap(), t[5].as_f64().unwrap())
+}
+
+/// Requests and bytes the server saw for shard objects (keys under `/c/` of embeddings
+/// and scales).
+fn shard_traffic(srv: &Served) -> (u64, u64) {
+    let s = srv.stats();
+    s["by_key"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.contains("/embeddings/c/") || k.contains("/scales/c/"))
+        .fold((0, 0), |(r, b), (_, v)| {
+            (
+                r + v["requests"].as_u64().unwrap(),
+                b + v["bytes"].as_u64().unwrap(),
+            )
+        })
+}
+
+#[test]
+fn http_reads_are_few_small_and_survive_faults() {
+    let root = scratch("zarr-http");
+    let tree = root.join("mirror");
+    link_tree(store(), &tree.join("zarr/v1.1"));
+    let srv = Served::start(&tree, &[]);
+    let url = format!("{}/zarr/v1.1", srv.url);
+    let cache = root.join("cache").display().to_string();
+    let pts = root.join("p.csv");
+    let sample = |lon: f64, lat: f64, cache: &str| -> serde_json::Value {
+        std::fs::write(&pts, format!("lon,lat\n{lon},{lat}\n")).unwrap();
+        serde_json::from_str(
+            tess(&[
+                "--cache-dir",
+                cache,
+                "sample",
+                "--source",
+                "zarr",
+                "--store",
+                &url,
+                "--points",
+                &pts.display().to_string(),
+                "--year",
+                "2024",
+                "-o",
+                &root.join("s.npy").display().to_string(),
+                "--json",
+            ])
+            .trim(),
+        )
+        .unwrap()
+    };
+    // A cold pixel: one suffix read per shard index and one range per chunk.
+    srv.reset_stats();
+    let r = sample(36.031, 0.032, &cache);
+    assert_eq!(r["sampled"], 1, "{r}");
+    let (req, _) = shard_traffic(&srv);
+    assert!(req <= 4, "a cold pixel took {req} shard requests");
+    // Warm: the shard indexes come from the cache directory.
+    srv.reset_stats();
+    let r = sample(36.047, 0.061, &cache);
+    assert_eq!(r["sampled"], 1, "{r}");
+    let (req, _) = shard_traffic(&srv);
+    assert!(req <= 2, "a warm pixel took {req} shard requests");
+    // A 0.1-degree region: bytes within 1.2x the compressed chunks it needs.
+    srv.reset_stats();
+    let o = root.join("region.npy");
+    let rr: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "--cache-dir",
+            &root.join("cache2").display().to_string(),
+            "zarr",
+            "read",
+            &url,
+            "--bbox",
+            "35.9,-0.1,36.0,0.0",
+            "--year",
+            "2024",
+            "-o",
+            &o.display().to_string(),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let (req, bytes) = shard_traffic(&srv);
+    let need = needed_chunk_bytes(&tree.join("zarr/v1.1"), &rr);
+    assert!(
+        (bytes as f64) <= 1.2 * need as f64,
+        "region read {bytes} bytes in {req} requests; its chunks hold {need}"
+    );
+    let clean = NpyFile::open(&o).unwrap().to_vec::<f32>().unwrap();
+    // Faults: errors, truncation, resets and flipped bytes are retried; values are equal.
+    srv.set_faults(&[
+        "zarr/**/c/**:status=503,p=0.08",
+        "zarr/**/c/**:truncate=0.5,p=0.05",
+        "zarr/**/c/**:flip,p=0.1",
+        "zarr/**/c/**:reset=0.3,p=0.03",
+    ]);
+    let o2 = root.join("region2.npy");
+    tess(&[
+        "-q",
+        "--cache-dir",
+        &root.join("cache3").display().to_string(),
+        "zarr",
+        "read",
+        &url,
+        "--bbox",
+        "35.9,-0.1,36.0,0.0",
+        "--year",
+        "2024",
+        "-o",
+        &o2.display().to_string(),
+    ]);
+    let faulty = NpyFile::open(&o2).unwrap().to_vec::<f32>().unwrap();
+    assert!(
+        clean
+            .iter()
+            .zip(&faulty)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "values read through faults differ"
+    );
+    // A fault that does not go away is reported, and nothing is written.
+    srv.set_faults(&["zarr/**/scales/c/**:status=403"]);
+    let o3 = root.join("region3.npy");
+    let (code, _, err) = tessera(
+        &[
+            "--cache-dir",
+            &root.join("cache4").display().to_string(),
+            "zarr",
+            "read",
+            &url,
+            "--bbox",
+            "35.9,-0.1,36.0,0.0",
+            "--year",
+            "2024",
+            "-o",
+            &o3.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("403") && err.contains("scales"), "{err}");
+    assert!(!o3.exists());
+}
+
+/// The compressed bytes of the inner chunks (embeddings and scales) a region window
+/// overlaps, from the shard indexes on disk.
+fn needed_chunk_bytes(store: &Path, r: &serde_json::Value) -> u64 {
+    let zone = r["zone"].as_u64().unwrap();
+    let (row, col) = (
+        r["window"]["row"].as_u64().unwrap(),
+        r["window"]["col"].as_u64().unwrap(),
+    );
+    let (h, w) = (
+        r["window"]["height"].as_u64().unwrap(),
+        r["window"]["width"].as_u64().unwrap(),
+    );
+    let mut total = 0;
+    for array in ["embeddings", "scales"] {
+        for sr in row / 4096..=(row + h - 1) / 4096 {
+            for sc in col / 4096..=(col + w - 1) / 4096 {
+                let key = if array == "embeddings" {
+                    format!("utm{zone}/embeddings/c/1/0/{sr}/{sc}")
+                } else {
+                    format!("utm{zone}/scales/c/1/{sr}/{sc}")
+                };
+                let Ok(b) = std::fs::read(store.join(&key)) else {
+                    continue;
+                };
+                let n = b.len();
+                let idx = tessera_formats::zarr::ShardIndex::parse(
+                    &b[n - 262_148..],
+                    16_384,
+                    true,
+                    Some(n as u64),
+                    &key,
+                )
+                .unwrap();
+                let r0 = row.max(sr * 4096) - sr * 4096;
+                let r1 = (row + h).min((sr + 1) * 4096) - sr * 4096;
+                let c0 = col.max(sc * 4096) - sc * 4096;
+                let c1 = (col + w).min((sc + 1) * 4096) - sc * 4096;
+                for cy in r0 / 32..=(r1 - 1) / 32 {
+                    for cx in c0 / 32..=(c1 - 1) / 32 {
+                        if let Some((_, len)) = idx.get((cy * 128 + cx) as usize) {
+                            total += len;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    total
+}
