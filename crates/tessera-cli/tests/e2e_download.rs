@@ -179,6 +179,8 @@ fn npy_download_and_band_subset_and_dry_run() {
     let (code, stdout, _) = tessera(
         &[
             "download",
+            "--source",
+            "tiles",
             "--mirror",
             &s.url,
             "--tile",
@@ -343,6 +345,8 @@ fn two_concurrent_downloads_into_one_directory() {
         Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args([
                 "download",
+                "--source",
+                "tiles",
                 "--mirror",
                 &s.url,
                 "--bbox",

@@ -205,7 +205,10 @@ fn store_matches_the_oracle_and_our_reader_reads_it() {
     assert_eq!(v["ok"], true, "{v}");
     let rows = tess(&[
         "manifest",
-        &mirror().join("npy/v1.1-cam/manifest.parquet").display().to_string(),
+        &mirror()
+            .join("npy/v1.1-cam/manifest.parquet")
+            .display()
+            .to_string(),
         "--count",
     ]);
     assert_eq!(v["tiles"].to_string(), rows.trim(), "{v}");
@@ -352,6 +355,7 @@ fn interrupted_and_split_builds_give_the_same_store() {
         );
     }
     assert_same_store(whole, &b);
+    std::fs::remove_dir_all(&b).unwrap();
     // Three tasks at once build the same store.
     let c = dir.join("tasks");
     let cs = c.display().to_string();
@@ -384,6 +388,7 @@ fn interrupted_and_split_builds_give_the_same_store() {
         assert!(k.wait().unwrap().success());
     }
     assert_same_store(whole, &c);
+    std::fs::remove_dir_all(&c).unwrap();
     // A wrong task index is the user's error.
     let (code, _, err) = tessera(
         &[

@@ -80,10 +80,30 @@ pub fn gdal_value(path: &Path, band: usize, col: usize, row: usize) -> String {
 
 /// A fresh, empty directory for one test (under the system temp dir).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir()
-        .join("tessera-tests")
-        .join(format!("{name}-{}", std::process::id()));
+    let base = std::env::temp_dir().join("tessera-tests");
+    reap(&base);
+    let dir = base.join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// Removes the scratch directories of test processes that are no longer running (their
+/// names end in the process id), so that repeated runs do not fill the disk.
+fn reap(base: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(rd) = std::fs::read_dir(base) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
 }

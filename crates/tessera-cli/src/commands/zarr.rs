@@ -473,6 +473,7 @@ fn verify(a: &ZarrVerifyArgs, g: &GlobalArgs) -> anyhow::Result<()> {
 
 fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let rt = runtime()?;
+    let start = Instant::now();
     let store = open_store(&rt, &a.store, zarr_options(g, 16))?;
     let (w, block) = match (&a.bbox, &a.window) {
         (Some(b), None) => {
@@ -517,6 +518,7 @@ fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     };
     let fmt = |e: tessera_formats::npy::NpyError| anyhow::anyhow!(e.to_string());
     let shape = [block.rows, block.cols, block.bands];
+    let mut read_secs = start.elapsed().as_secs_f64();
     let mut outputs = vec![a.output.clone()];
     if a.quantised {
         tessera_formats::npy::write_npy_file(&a.output, &shape, &block.emb).map_err(fmt)?;
@@ -527,6 +529,7 @@ fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     } else {
         let mut v = Vec::new();
         block.dequantise(None, &mut v);
+        read_secs = start.elapsed().as_secs_f64();
         tessera_formats::npy::write_npy_file(&a.output, &shape, &v).map_err(fmt)?;
     }
     let t = store.window_transform(&w);
@@ -537,7 +540,8 @@ fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             json!({"zone": w.zone, "crs": format!("EPSG:{}", 32600 + u32::from(w.zone)),
                    "window": {"row": w.y0, "col": w.x0, "height": w.height(), "width": w.width()},
                    "transform": t.to_array(), "bands": block.bands, "outputs": outputs,
-                   "requests": req, "bytes": bytes})
+                   "requests": req, "bytes": bytes, "seconds_read": read_secs,
+                   "seconds": start.elapsed().as_secs_f64()})
         );
     } else if !g.quiet {
         println!(

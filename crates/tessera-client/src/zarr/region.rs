@@ -3,6 +3,8 @@
 //! dequantisation, and strip-by-strip iteration with one strip prefetched.
 
 use std::ops::Range;
+
+use rayon::prelude::*;
 use std::sync::Arc;
 
 use tessera_core::{Affine, Bbox, Crs};
@@ -64,16 +66,27 @@ impl Block {
                 &all
             }
         };
-        out.clear();
-        out.reserve(self.rows * self.cols * sel.len());
-        for (p, &s) in self.scales.iter().enumerate() {
-            let px = &self.emb[p * self.bands..(p + 1) * self.bands];
-            if s.is_finite() {
-                out.extend(sel.iter().map(|&b| f32::from(px[b]) * s));
-            } else {
-                out.extend(std::iter::repeat_n(f32::NAN, sel.len()));
-            }
-        }
+        let n = sel.len();
+        // A fresh zeroed allocation is mapped lazily by the system, so every value is
+        // written once (a resize would write them twice).
+        *out = vec![0.0; self.rows * self.cols * n];
+        let b = self.bands;
+        out.par_chunks_mut(self.cols * n)
+            .zip(self.scales.par_chunks(self.cols))
+            .zip(self.emb.par_chunks(self.cols * b))
+            .for_each(|((o, s), q)| {
+                for (p, &sc) in s.iter().enumerate() {
+                    let dst = &mut o[p * n..(p + 1) * n];
+                    if sc.is_finite() {
+                        let px = &q[p * b..(p + 1) * b];
+                        for (d, &k) in dst.iter_mut().zip(sel) {
+                            *d = f32::from(px[k]) * sc;
+                        }
+                    } else {
+                        dst.fill(f32::NAN);
+                    }
+                }
+            });
     }
 }
 
@@ -235,54 +248,69 @@ impl ZarrStore {
             Ok::<_, ClientError>((is_emb, sr, sc, got))
         });
         let results = futures_util::future::try_join_all(futs).await?;
-        for (is_emb, sr, sc, got) in results {
+        // Chunks by (is embeddings, grid chunk row, grid chunk column); rows of the output
+        // are then filled in parallel, each from the chunks it crosses.
+        let mut chunks: std::collections::HashMap<(bool, u64, u64), Vec<u8>> =
+            std::collections::HashMap::new();
+        let geom = |is_emb: bool| {
             let meta = if is_emb { emb_meta } else { &zone.scales };
             let inner = &meta.sharding.as_ref().expect("sharded").inner;
             let nd = inner.len();
-            let (ih, iw) = (inner[nd - 2], inner[nd - 1]);
+            (inner[nd - 2], inner[nd - 1])
+        };
+        for (is_emb, sr, sc, got) in results {
+            let (ih, iw) = geom(is_emb);
             let gw = sw / iw;
             for (id, raw) in got {
-                let cy = id as u64 / gw;
-                let cx = id as u64 % gw;
-                // The chunk's pixel box in grid coordinates, clipped to the window.
-                let top = sr * sh + cy * ih;
-                let left = sc * sw + cx * iw;
-                let ya = top.max(rows.start);
-                let yb = (top + ih).min(rows.end);
-                let xa = left.max(cols.start);
-                let xb = (left + iw).min(cols.end);
-                if ya >= yb || xa >= xb {
-                    continue;
-                }
-                let (ih, iw) = (ih as usize, iw as usize);
-                if is_emb {
-                    let plane = ih * iw;
-                    for y in ya..yb {
-                        let cyy = (y - top) as usize;
-                        let orow = (y - rows.start) as usize * nc;
-                        for x in xa..xb {
-                            let cxx = (x - left) as usize;
-                            let o = (orow + (x - cols.start) as usize) * bands;
-                            let src = cyy * iw + cxx;
-                            let dst = &mut block.emb[o..o + bands];
-                            for (b, d) in dst.iter_mut().enumerate() {
+                let gy = (sr * sh) / ih + id as u64 / gw;
+                let gx = (sc * sw) / iw + id as u64 % gw;
+                chunks.insert((is_emb, gy, gx), raw);
+            }
+        }
+        let (eh, ew) = geom(true);
+        let (qh, qw) = geom(false);
+        let (r0, c0, c1) = (rows.start, cols.start, cols.end);
+        block
+            .emb
+            .par_chunks_mut(nc * bands)
+            .zip(block.scales.par_chunks_mut(nc))
+            .enumerate()
+            .for_each(|(i, (erow, srow))| {
+                let y = r0 + i as u64;
+                // embeddings
+                let (gy, cyy) = (y / eh, (y % eh) as usize);
+                let plane = (eh * ew) as usize;
+                let mut x = c0;
+                while x < c1 {
+                    let gx = x / ew;
+                    let xe = ((gx + 1) * ew).min(c1);
+                    if let Some(raw) = chunks.get(&(true, gy, gx)) {
+                        for xx in x..xe {
+                            let src = cyy * ew as usize + (xx % ew) as usize;
+                            let o = (xx - c0) as usize * bands;
+                            for (b, d) in erow[o..o + bands].iter_mut().enumerate() {
                                 *d = raw[b * plane + src] as i8;
                             }
                         }
                     }
-                } else {
-                    for y in ya..yb {
-                        let cyy = (y - top) as usize;
-                        let orow = (y - rows.start) as usize * nc;
-                        for x in xa..xb {
-                            let i = (cyy * iw + (x - left) as usize) * 4;
-                            block.scales[orow + (x - cols.start) as usize] =
-                                f32::from_le_bytes(raw[i..i + 4].try_into().expect("4"));
+                    x = xe;
+                }
+                // scales
+                let (gy, cyy) = (y / qh, (y % qh) as usize);
+                let mut x = c0;
+                while x < c1 {
+                    let gx = x / qw;
+                    let xe = ((gx + 1) * qw).min(c1);
+                    if let Some(raw) = chunks.get(&(false, gy, gx)) {
+                        for xx in x..xe {
+                            let k = (cyy * qw as usize + (xx % qw) as usize) * 4;
+                            srow[(xx - c0) as usize] =
+                                f32::from_le_bytes(raw[k..k + 4].try_into().expect("4"));
                         }
                     }
+                    x = xe;
                 }
-            }
-        }
+            });
         Ok(block)
     }
 
