@@ -841,3 +841,179 @@ fn needed_chunk_bytes(store: &Path, r: &serde_json::Value) -> u64 {
     }
     total
 }
+
+#[test]
+fn points_get_the_reference_statuses() {
+    let s = store().display().to_string();
+    let dir = scratch("zarr-status");
+    let pts = dir.join("p.csv");
+    // sea off Peacehaven; east of the tiles but on the utm31 grid; off every grid; land.
+    std::fs::write(
+        &pts,
+        "id,lon,lat\nsea,0.08,50.72\nhole,0.4,50.85\nfar,10.0,10.0\nland,0.05,50.85\n",
+    )
+    .unwrap();
+    let out = dir.join("s.csv");
+    tess(&[
+        "-q",
+        "sample",
+        "--source",
+        "zarr",
+        "--store",
+        &s,
+        "--points",
+        &pts.display().to_string(),
+        "--year",
+        "2024",
+        "--metadata",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (st, e0, crs) = (col("status"), col("emb_0"), col("crs"));
+    let got: Vec<(String, String, String)> = rows
+        .map(|r| {
+            let f: Vec<&str> = r.split(',').collect();
+            (f[st].to_string(), f[e0].to_string(), f[crs].to_string())
+        })
+        .collect();
+    assert_eq!(got[0].0, "water", "{got:?}");
+    assert_eq!(got[1].0, "nodata", "{got:?}");
+    assert_eq!(got[2].0, "outside", "{got:?}");
+    assert_eq!(got[3].0, "valid", "{got:?}");
+    assert!(got[3].1.parse::<f32>().unwrap().is_finite());
+    assert_eq!(got[3].2, "EPSG:32631");
+    for g in [&got[0], &got[1], &got[2]] {
+        assert!(g.1.is_empty() || g.1.eq_ignore_ascii_case("nan"), "{g:?}");
+    }
+}
+
+#[test]
+fn synthetic_mirrors_carry_their_store_and_remote_mirrors_build_the_same() {
+    // `mirror synth --zarr`, and the default store under the mirror for sample/info.
+    let dir = scratch("zarr-synth");
+    let m = dir.join("m");
+    let ms = m.display().to_string();
+    let r: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "mirror",
+            "synth",
+            "-o",
+            &ms,
+            "--bbox",
+            "36.01,0.01,36.02,0.02",
+            "--years",
+            "2024",
+            "--missing-rate",
+            "0",
+            "--zarr",
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(r["zarr"].as_array().unwrap().len(), 1, "{r}");
+    assert!(m.join("zarr/v1.1/zarr.json").is_file());
+    let pts = dir.join("p.csv");
+    std::fs::write(&pts, "lon,lat\n36.015,0.015\n").unwrap();
+    let o = dir.join("o.npy");
+    let v: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "--mirror",
+            &ms,
+            "sample",
+            "--source",
+            "zarr",
+            "--dataset-variant",
+            "cambridge",
+            "--points",
+            &pts.display().to_string(),
+            "--year",
+            "2024",
+            "-o",
+            &o.display().to_string(),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(v["sampled"], 1, "{v}");
+    assert!(v["store"].as_str().unwrap().ends_with("zarr/v1.1"), "{v}");
+    // The default dataset's store (v1.1 dclimate) is not in a synthetic mirror: one clear line.
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &ms,
+            "sample",
+            "--source",
+            "zarr",
+            "--points",
+            &pts.display().to_string(),
+            "--year",
+            "2024",
+            "-o",
+            &o.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("v1.1-dclimate"), "{err}");
+
+    // A build from a mirror served over HTTP (tiles fetched first) equals the local build;
+    // the store is then read through an s3:// URL.
+    let srv = Served::start(mirror(), &[]);
+    let out = dir.join("remote-store");
+    let od = out.display().to_string();
+    let work = dir.join("work").display().to_string();
+    let (code, stdout, err) = tessera(
+        &[
+            "--mirror",
+            &srv.url,
+            "--cache-dir",
+            &dir.join("cache").display().to_string(),
+            "-q",
+            "zarr",
+            "build",
+            "-o",
+            &od,
+            "--dataset-variant",
+            "cambridge",
+            "--work-dir",
+            &work,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}{stdout}");
+    assert_same_store(store(), &out);
+    std::fs::remove_dir_all(dir.join("work")).unwrap();
+    let tree = dir.join("served");
+    link_tree(&out, &tree.join("bucket/stores/v1.1"));
+    drop(srv);
+    let srv = Served::start(&tree, &[]);
+    std::fs::write(&pts, "lon,lat\n0.05,50.85\n").unwrap();
+    let (code, stdout, err) = tessera(
+        &[
+            "sample",
+            "--source",
+            "zarr",
+            "--store",
+            "s3://bucket/stores/v1.1",
+            "--points",
+            &pts.display().to_string(),
+            "--year",
+            "2023",
+            "-o",
+            &o.display().to_string(),
+            "--json",
+        ],
+        &[("AWS_ENDPOINT_URL", &srv.url)],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["sampled"], 1, "{v}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -98,7 +98,12 @@ fn reap(base: &Path) {
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let Some(pid) = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            let Some(pid) = name
+                .rsplit('-')
+                .next()
+                .and_then(|p| p.split('.').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
                 continue;
             };
             if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {

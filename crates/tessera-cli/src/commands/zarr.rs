@@ -92,11 +92,10 @@ fn open_store(
     location: &str,
     opts: ZarrOptions,
 ) -> anyhow::Result<Arc<ZarrStore>> {
-    if let Ok(MirrorRoot::Local(p)) = MirrorRoot::parse(location)
-        && !p.join("zarr.json").is_file()
-    {
+    let local = !location.contains("://");
+    if local && !Path::new(location).join("zarr.json").is_file() {
         return Err(usage(format!(
-            "{location} is not a Zarr store (no zarr.json); build one with 'tessera zarr build' or pass the store's URL"
+            "no Zarr store at {location} (no zarr.json there); pass the store with --store/--store-url, pick the dataset with --dataset-version/--dataset-variant, use --source tiles for NPY tiles, or build one with 'tessera zarr build'"
         )));
     }
     let s = rt
