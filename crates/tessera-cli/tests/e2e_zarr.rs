@@ -389,6 +389,26 @@ fn interrupted_and_split_builds_give_the_same_store() {
     }
     assert_same_store(whole, &c);
     std::fs::remove_dir_all(&c).unwrap();
+    // A store built from other data (other years) is not overwritten.
+    let other = dir.join("other");
+    link_tree(whole, &other);
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "zarr",
+            "build",
+            "-o",
+            &other.display().to_string(),
+            "--dataset-variant",
+            "cambridge",
+            "--years",
+            "2024",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("other metadata"), "{err}");
     // A wrong task index is the user's error.
     let (code, _, err) = tessera(
         &[
@@ -574,6 +594,32 @@ fn download_from_zarr_writes_one_geotiff_per_zone() {
         }
         assert!(checked > 0);
     }
+    // A dry run sizes the files without reading chunks.
+    let d: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "download",
+            "--source",
+            "zarr",
+            "--store-url",
+            &s,
+            "--bbox",
+            "-0.04,50.76,0.03,50.84",
+            "--year",
+            "2024",
+            "--bands",
+            "0,5,127",
+            "--dry-run",
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(d["files"], 2, "{d}");
+    let px: u64 = files
+        .iter()
+        .map(|f| f["width"].as_u64().unwrap() * f["height"].as_u64().unwrap())
+        .sum();
+    assert_eq!(d["bytes"].as_u64().unwrap(), px * 3 * 4, "{d}");
     // The reference's usage errors.
     for (args, msg) in [
         (
@@ -710,6 +756,53 @@ fn http_reads_are_few_small_and_survive_faults() {
     assert_eq!(r["sampled"], 1, "{r}");
     let (req, _) = shard_traffic(&srv);
     assert!(req <= 2, "a warm pixel took {req} shard requests");
+    // A shard replaced on the server after its index was cached: the stale index is
+    // noticed (If-Match answers 412) and the new shard's values are returned.
+    let year_of = |year: &str, cache: &str| -> Vec<f32> {
+        std::fs::write(&pts, "lon,lat\n36.047,0.061\n").unwrap();
+        let o = root.join(format!("y{year}.npy"));
+        tess(&[
+            "-q",
+            "--cache-dir",
+            cache,
+            "sample",
+            "--source",
+            "zarr",
+            "--store",
+            &url,
+            "--points",
+            &pts.display().to_string(),
+            "--year",
+            year,
+            "-o",
+            &o.display().to_string(),
+        ]);
+        NpyFile::open(&o).unwrap().to_vec::<f32>().unwrap()
+    };
+    let fresh = root.join("cache-fresh").display().to_string();
+    let v2023 = year_of("2023", &fresh);
+    let v2024 = year_of("2024", &cache);
+    assert!(v2023 != v2024);
+    let st = tree.join("zarr/v1.1/utm37");
+    for (new, old) in [
+        ("embeddings/c/1/0/0/0", "embeddings/c/0/0/0/0"),
+        ("scales/c/1/0/0", "scales/c/0/0/0"),
+    ] {
+        std::fs::remove_file(st.join(new)).unwrap();
+        std::fs::copy(st.join(old), st.join(new)).unwrap();
+    }
+    assert_eq!(
+        year_of("2024", &cache),
+        v2023,
+        "a stale shard index was used"
+    );
+    for (new, old) in [
+        ("embeddings/c/1/0/0/0", "embeddings/c/1/0/0/0"),
+        ("scales/c/1/0/0", "scales/c/1/0/0"),
+    ] {
+        std::fs::remove_file(st.join(new)).unwrap();
+        std::fs::hard_link(store().join("utm37").join(old), st.join(new)).unwrap();
+    }
     // A 0.1-degree region: bytes within 1.2x the compressed chunks it needs.
     srv.reset_stats();
     let o = root.join("region.npy");
