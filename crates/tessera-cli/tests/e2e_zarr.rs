@@ -826,6 +826,10 @@ fn http_reads_are_few_small_and_survive_faults() {
     .unwrap();
     let (req, bytes) = shard_traffic(&srv);
     let need = needed_chunk_bytes(&tree.join("zarr/v1.1"), &rr);
+    eprintln!(
+        "region read: {req} requests, {bytes} bytes for {need} bytes of chunks ({:.3}x)",
+        bytes as f64 / need as f64
+    );
     assert!(
         (bytes as f64) <= 1.2 * need as f64,
         "region read {bytes} bytes in {req} requests; its chunks hold {need}"
