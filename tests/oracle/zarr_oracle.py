@@ -163,7 +163,7 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
         c = max(0, min(w - S, c))
         wins.append((z, t, r, c))
     counts = dict(windows=len(wins), finite=0, nan=0, inf=0, south=0, north=0, zones=sorted(grids))
-    pts, pexp = [], []
+    pts, pexp, hpts, hexp = [], [], [], []
     for i, (z, t, r, c) in enumerate(wins):
         emb = np.zeros((S, S, 128), np.int8)
         sc = np.full((S, S), np.inf, np.float32)
@@ -210,13 +210,41 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
                     continue  # a reader looks in the zone of the longitude first
                 pts.append((lon, lat))
                 pexp.append(emb[k[0], k[1]].astype(np.float32) * sc[k[0], k[1]])
+            # Holes: pixel centres with no embedding (fill) next to one that has one; the
+            # 3x3 search takes the nearest finite scale, row-major first on ties.
+            holes = [
+                k
+                for k in np.argwhere(np.isinf(sc))
+                if 1 <= k[0] < S - 1 and 1 <= k[1] < S - 1 and np.isfinite(sc[k[0] - 1 : k[0] + 2, k[1] - 1 : k[1] + 2]).any()
+            ]
+            for j in rng.permutation(len(holes))[:3]:
+                k = holes[j]
+                y = grids[z][1] - (r + k[0] + 0.5) * 10
+                x = grids[z][0] + (c + k[1] + 0.5) * 10
+                lon, lat = inv.transform(x, y, direction="INVERSE")
+                if zone_of(lon) != z:
+                    continue
+                best = None
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        yy, xx = k[0] + dy, k[1] + dx
+                        if np.isfinite(sc[yy, xx]) and (best is None or dy * dy + dx * dx < best[0]):
+                            best = (dy * dy + dx * dx, yy, xx)
+                hpts.append((lon, lat))
+                hexp.append(emb[best[1], best[2]].astype(np.float32) * sc[best[1], best[2]])
     json.dump([list(map(int, w)) + [S, S] for w in wins], open(f"{outdir}/windows.json", "w"))
     with open(f"{outdir}/points.csv", "w") as f:
         f.write("lon,lat\n")
         for lon, lat in pts:
             f.write(f"{lon!r},{lat!r}\n")
     np.save(f"{outdir}/points_expected.npy", np.array(pexp, dtype=np.float32).reshape(-1, 128))
+    with open(f"{outdir}/holes.csv", "w") as f:
+        f.write("lon,lat\n")
+        for lon, lat in hpts:
+            f.write(f"{lon!r},{lat!r}\n")
+    np.save(f"{outdir}/holes_expected.npy", np.array(hexp, dtype=np.float32).reshape(-1, 128))
     counts["points"] = len(pts)
+    counts["holes"] = len(hpts)
     counts["year"] = years[0]
     print(json.dumps(counts))
 
@@ -235,7 +263,10 @@ def check(outdir):
     pe = np.load(f"{outdir}/points_expected.npy")
     po = np.load(f"{outdir}/ours_points.npy")
     pts_ok = po.shape == pe.shape and np.array_equal(po, pe)
-    print(json.dumps(dict(windows=len(wins), bad_windows=bad, points=len(pe), points_equal=bool(pts_ok))))
+    he = np.load(f"{outdir}/holes_expected.npy")
+    ho = np.load(f"{outdir}/ours_holes.npy")
+    holes_ok = ho.shape == he.shape and np.array_equal(ho, he)
+    print(json.dumps(dict(windows=len(wins), bad_windows=bad, points=len(pe), points_equal=bool(pts_ok), holes=len(he), holes_equal=bool(holes_ok))))
 
 
 def write(store):

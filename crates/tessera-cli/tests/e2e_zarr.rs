@@ -181,11 +181,28 @@ fn store_matches_the_oracle_and_our_reader_reads_it() {
         "-o",
         &out.join("ours_points.npy").display().to_string(),
     ]);
+    // Holes (no embedding at the pixel) take the nearest neighbour's in the 3x3 window.
+    assert!(counts["holes"].as_u64().unwrap() >= 5, "{counts}");
+    tess(&[
+        "-q",
+        "sample",
+        "--source",
+        "zarr",
+        "--store",
+        &sd,
+        "--points",
+        &out.join("holes.csv").display().to_string(),
+        "--year",
+        &year,
+        "-o",
+        &out.join("ours_holes.npy").display().to_string(),
+    ]);
     let check: serde_json::Value =
         serde_json::from_str(run_python(ORACLE, &["check", &out.display().to_string()]).trim())
             .unwrap();
     assert_eq!(check["bad_windows"], 0, "{check}");
     assert_eq!(check["points_equal"], true, "{check}");
+    assert_eq!(check["holes_equal"], true, "{check}");
     // zarr verify agrees, pixel by pixel over every tile-year.
     let m = mirror().display().to_string();
     let v: serde_json::Value = serde_json::from_str(
@@ -750,12 +767,17 @@ fn http_reads_are_few_small_and_survive_faults() {
     assert_eq!(r["sampled"], 1, "{r}");
     let (req, _) = shard_traffic(&srv);
     assert!(req <= 4, "a cold pixel took {req} shard requests");
+    // Opening the store adds two: the root zarr.json (consolidated) and the time array.
+    let all = srv.stats()["requests"].as_u64().unwrap();
+    assert!(all <= req + 2, "a cold pixel took {all} requests in all");
     // Warm: the shard indexes come from the cache directory.
     srv.reset_stats();
     let r = sample(36.047, 0.061, &cache);
     assert_eq!(r["sampled"], 1, "{r}");
     let (req, _) = shard_traffic(&srv);
     assert!(req <= 2, "a warm pixel took {req} shard requests");
+    let all = srv.stats()["requests"].as_u64().unwrap();
+    assert!(all <= req + 2, "a warm pixel took {all} requests in all");
     // A shard replaced on the server after its index was cached: the stale index is
     // noticed (If-Match answers 412) and the new shard's values are returned.
     let year_of = |year: &str, cache: &str| -> Vec<f32> {
@@ -985,6 +1007,79 @@ fn points_get_the_reference_statuses() {
     assert_eq!(got[3].2, "EPSG:32631");
     for g in [&got[0], &got[1], &got[2]] {
         assert!(g.1.is_empty() || g.1.eq_ignore_ascii_case("nan"), "{g:?}");
+    }
+
+    // The seam retry: just east of 0 degrees (utm31) where utm31 has no embedding (the
+    // rejected scales of grid_0.05_50.85 in 2024), utm30's tile reaches across the
+    // meridian; those points take utm30's pixel.
+    let mut text = String::from("lon,lat\n");
+    for i in 0..49 {
+        for j in 0..200 {
+            let lon = 0.0002 + f64::from(i) * 0.0001;
+            let lat = 50.86 + f64::from(j) * 0.000195;
+            text.push_str(&format!("{lon},{lat}\n"));
+        }
+    }
+    std::fs::write(&pts, text).unwrap();
+    tess(&[
+        "-q",
+        "sample",
+        "--source",
+        "zarr",
+        "--store",
+        &s,
+        "--points",
+        &pts.display().to_string(),
+        "--year",
+        "2024",
+        "--metadata",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut rows = text.lines();
+    let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (st, crs, pr, pc, e0) = (
+        col("status"),
+        col("crs"),
+        col("pixel_row"),
+        col("pixel_col"),
+        col("emb_0"),
+    );
+    let mut by_zone = std::collections::BTreeMap::new();
+    let mut across = Vec::new();
+    for r in rows {
+        let f: Vec<&str> = r.split(',').collect();
+        *by_zone.entry((f[st], f[crs])).or_insert(0) += 1;
+        if f[st] == "valid" && f[crs] == "EPSG:32630" {
+            let v: Vec<f32> = f[e0..e0 + 128].iter().map(|x| x.parse().unwrap()).collect();
+            across.push((
+                f[pr].parse::<u64>().unwrap(),
+                f[pc].parse::<u64>().unwrap(),
+                v,
+            ));
+        }
+    }
+    assert!(across.len() >= 20, "{by_zone:?}");
+    assert!(by_zone[&("valid", "EPSG:32631")] > 1000, "{by_zone:?}");
+    // Their values are utm30's at the pixel reported (read as a region).
+    for (k, (r, c, v)) in across.iter().step_by(across.len() / 4).enumerate() {
+        let o = dir.join(format!("px{k}.npy"));
+        tess(&[
+            "-q",
+            "zarr",
+            "read",
+            &s,
+            "--window",
+            &format!("30:{r}:{c}:1:1"),
+            "--year",
+            "2024",
+            "-o",
+            &o.display().to_string(),
+        ]);
+        let px: Vec<f32> = NpyFile::open(&o).unwrap().to_vec().unwrap();
+        assert_eq!(&px, v, "pixel ({r}, {c}) of utm30");
     }
 }
 
