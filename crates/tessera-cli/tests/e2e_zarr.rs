@@ -300,6 +300,37 @@ fn corrupted_chunks_are_reported_not_read() {
         &[],
     );
     assert_ne!(code, 0, "{err}");
+
+    // A well-formed shard holding other values (2023's where 2024's belong): every reader
+    // decodes it, `zarr verify` finds it against the tiles.
+    let other = dir.join("swapped");
+    link_tree(s, &other);
+    for (new, old) in [
+        ("utm36/embeddings/c/1/0/0/0", "utm36/embeddings/c/0/0/0/0"),
+        ("utm36/scales/c/1/0/0", "utm36/scales/c/0/0/0"),
+    ] {
+        std::fs::remove_file(other.join(new)).unwrap();
+        std::fs::copy(s.join(old), other.join(new)).unwrap();
+    }
+    let (code, out, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "zarr",
+            "verify",
+            &other.display().to_string(),
+            "--dataset-variant",
+            "cambridge",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(v["emb_mismatch"].as_u64().unwrap() > 100_000, "{v}");
+    assert!(v["scale_mismatch"].as_u64().unwrap() > 100_000, "{v}");
+    assert!(err.contains("other int8 values"), "{err}");
 }
 
 #[test]
@@ -610,6 +641,34 @@ fn download_from_zarr_writes_one_geotiff_per_zone() {
             }
         }
         assert!(checked > 0);
+    }
+    // `--source auto` (the default) streams from the store for GeoTIFF output: the same files.
+    let auto = out.with_file_name("auto");
+    let ra: serde_json::Value = serde_json::from_str(
+        tess(&[
+            "download",
+            "--store-url",
+            &s,
+            "--bbox",
+            "-0.04,50.76,0.03,50.84",
+            "--year",
+            "2024",
+            "--bands",
+            "0,5,127",
+            "-o",
+            &auto.display().to_string(),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(ra["files"].as_array().unwrap().len(), 2, "{ra}");
+    for zone in [30, 31] {
+        let name = format!("tessera_2024_utm{zone}.tif");
+        assert!(
+            std::fs::read(auto.join(&name)).unwrap() == std::fs::read(out.join(&name)).unwrap(),
+            "{name} differs between --source auto and zarr"
+        );
     }
     // A dry run sizes the files without reading chunks.
     let d: serde_json::Value = serde_json::from_str(
