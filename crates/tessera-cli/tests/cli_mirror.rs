@@ -48,26 +48,49 @@ fn synth_verify_and_damage() {
     let (code, out, _) = tessera(&["mirror", "verify", &d]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK"), "{out}");
-    // Damage: a truncated tile, a stray file, a wrong landmask.
-    let npy = std::fs::read_dir(dir.join("npy/v1/2024"))
+    // Damage, each kind once: a truncated tile, a scales file with the right size but the
+    // wrong shape, a landmask of another tile, a stray file.
+    let dir = scratch("cli-synth-damage");
+    let d = dir.display().to_string();
+    let (code, _, err) = tessera(&[
+        "mirror",
+        "synth",
+        "-o",
+        &d,
+        "--bbox",
+        "0.01,-80.09,0.19,-80.01",
+        "--years",
+        "2024",
+        "--datasets",
+        "v1.1",
+        "--missing-rate",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = tessera(&["mirror", "verify", &d]);
+    assert_eq!(code, 0, "{out}");
+    let (a, b) = ("grid_0.05_-80.05", "grid_0.15_-80.05");
+    let tiles = dir.join("npy/v1.1-cam/2024");
+    let emb = tiles.join(a).join(format!("{a}.npy"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&emb)
         .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let tile = npy.file_name().unwrap().to_string_lossy().into_owned();
-    let emb = npy.join(format!("{tile}.npy"));
-    if emb.exists() {
-        let f = std::fs::OpenOptions::new().write(true).open(&emb).unwrap();
-        f.set_len(1000).unwrap();
-    }
-    std::fs::write(
-        dir.join("npy/v1/2024")
-            .join(&tile)
-            .join("grid_9.95_9.95.npy"),
-        b"x",
-    )
-    .unwrap();
+        .set_len(1000)
+        .unwrap();
+    let sc = tiles.join(b).join(format!("{b}_scales.npy"));
+    let f = tessera_formats::npy::NpyFile::open(&sc).unwrap();
+    let (h, w) = (f.shape()[0], f.shape()[1]);
+    let v: Vec<f32> = f.to_vec().unwrap();
+    drop(f);
+    let before = std::fs::metadata(&sc).unwrap().len();
+    std::fs::remove_file(&sc).unwrap();
+    tessera_formats::npy::write_npy_file(&sc, &[w, h], &v).unwrap();
+    assert_eq!(std::fs::metadata(&sc).unwrap().len(), before);
+    let lm = dir.join("landmasks/v1.1");
+    std::fs::remove_file(lm.join(format!("{a}.tiff"))).unwrap();
+    std::fs::copy(lm.join(format!("{b}.tiff")), lm.join(format!("{a}.tiff"))).unwrap();
+    std::fs::write(tiles.join(a).join("grid_9.95_9.95.npy"), b"x").unwrap();
     let (code, out, err) = tessera(&["mirror", "verify", &d, "--json"]);
     assert_eq!(code, 1, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -77,17 +100,25 @@ fn synth_verify_and_damage() {
         .iter()
         .map(|p| p.as_str().unwrap().to_string())
         .collect();
-    assert!(
-        problems.iter().any(|p| p.contains("not in the manifest")),
-        "{problems:?}"
-    );
-    if emb.exists() {
+    let has = |key: &str, what: &str| {
         assert!(
-            problems
-                .iter()
-                .any(|p| p.contains("truncated") || p.contains("bytes on disk")),
-            "{problems:?}"
-        );
+            problems.iter().any(|p| p.contains(key) && p.contains(what)),
+            "no problem with {key} and {what:?}: {problems:?}"
+        )
+    };
+    has(&format!("{a}/{a}.npy"), "bytes on disk");
+    has(&format!("{b}/{b}_scales.npy"), "from the tile geometry");
+    has(&format!("{a}.tiff"), "transform");
+    has("grid_9.95_9.95.npy", "not in the manifest");
+    // Nothing else is reported.
+    let damaged = [
+        format!("{a}.npy"),
+        format!("{b}_scales.npy"),
+        format!("{a}.tiff"),
+        "grid_9.95".to_string(),
+    ];
+    for p in &problems {
+        assert!(damaged.iter().any(|k| p.contains(k)), "{p}");
     }
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
