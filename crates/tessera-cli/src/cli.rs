@@ -243,7 +243,7 @@ pub struct DownloadArgs {
     /// Show what would be downloaded and its size, and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// List every file in the summary.
+    /// List every file in the summary (with --dry-run: every tile).
     #[arg(long)]
     pub list_files: bool,
     /// Files downloaded at once.

@@ -378,6 +378,103 @@ fn two_concurrent_downloads_into_one_directory() {
 }
 
 #[test]
+fn region_files_and_countries_select_the_tiles_of_their_bounds() {
+    let m = mirror().display().to_string();
+    let dir = scratch("dl-regions");
+    let tiles = |sel: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "--mirror",
+            &m,
+            "download",
+            "--source",
+            "tiles",
+            "--dataset-variant",
+            "cambridge",
+            "--year",
+            YEAR,
+            "--dry-run",
+            "--json",
+            "-o",
+            "unused",
+        ];
+        args.extend_from_slice(sel);
+        let (code, out, err) = tessera(&args, &[]);
+        assert_eq!(code, 0, "{sel:?}: {err}");
+        serde_json::from_str(out.trim()).unwrap()
+    };
+    // GeoJSON in WGS84: a polygon inside the western tile, then one across both.
+    let geo = dir.join("west.geojson");
+    std::fs::write(
+        &geo,
+        r#"{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+          "geometry": {"type": "Polygon", "coordinates": [[[23.92, 69.02], [23.98, 69.02],
+          [23.98, 69.08], [23.92, 69.02]]]}}]}"#,
+    )
+    .unwrap();
+    let west = tiles(&["--region-file", geo.to_str().unwrap()]);
+    assert_eq!(west["tile_names"], serde_json::json!(["grid_23.95_69.05"]));
+    let both = dir.join("both.geojson");
+    std::fs::write(
+        &both,
+        r#"{"type": "Polygon", "coordinates": [[[23.97, 69.03], [24.03, 69.03], [24.03, 69.07],
+          [23.97, 69.03]]]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        tiles(&["--region-file", both.to_str().unwrap()])["tiles"],
+        2
+    );
+    // A Shapefile in UTM 35N (coordinates by pyproj for 24.02-24.08 E, 69.02-69.08 N):
+    // reprojected, its bounds hold only the eastern tile.
+    let shp = dir.join("east.shp");
+    {
+        let mut w = shapefile::Writer::from_path(&shp, shapefile::dbase::TableWriterBuilder::new())
+            .unwrap();
+        let ring = vec![
+            shapefile::Point::new(380_965.420, 7_659_483.378),
+            shapefile::Point::new(381_290.351, 7_666_166.951),
+            shapefile::Point::new(383_678.919, 7_666_051.975),
+            shapefile::Point::new(383_360.529, 7_659_368.133),
+            shapefile::Point::new(380_965.420, 7_659_483.378),
+        ];
+        let p = shapefile::Polygon::new(shapefile::PolygonRing::Outer(ring));
+        w.write_shape_and_record(&p, &shapefile::dbase::Record::default())
+            .unwrap();
+    }
+    std::fs::write(
+        dir.join("east.prj"),
+        r#"PROJCS["WGS_1984_UTM_Zone_35N",GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],PARAMETER["False_Easting",500000.0],PARAMETER["False_Northing",0.0],PARAMETER["Central_Meridian",27.0],PARAMETER["Scale_Factor",0.9996],PARAMETER["Latitude_Of_Origin",0.0],UNIT["Meter",1.0]]"#,
+    )
+    .unwrap();
+    let east = tiles(&["--region-file", shp.to_str().unwrap()]);
+    assert_eq!(east["tile_names"], serde_json::json!(["grid_24.05_69.05"]));
+    // A country selects the tiles of its bounding box (the reference's rule).
+    assert_eq!(tiles(&["--country", "Norway"])["tiles"], 2);
+    assert_eq!(tiles(&["--country", "NO"])["tiles"], 2);
+    let (code, out, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "download",
+            "--source",
+            "tiles",
+            "--dataset-variant",
+            "cambridge",
+            "--year",
+            YEAR,
+            "--country",
+            "Kenya",
+            "--dry-run",
+            "-o",
+            "unused",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("No tiles found"), "{out}");
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_2() {
     let m = mirror();
     let s = Served::start(m, &[]);
@@ -431,6 +528,10 @@ fn bad_input_is_one_line_and_exit_2() {
                 "dclimate",
             ],
             "not published as NPY",
+        ),
+        (
+            vec!["--bbox", BBOX, "--dataset-version", "v9"],
+            "has no manifest",
         ),
         (vec!["--bbox", BBOX, "--format", "png"], "Invalid format"),
         (vec!["--bbox", BBOX, "--bands", "0,128"], "bands must be"),

@@ -168,7 +168,8 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
             println!(
                 "{}",
                 json!({"dry_run": true, "files": files, "bytes": bytes, "tiles": tiles.len(), "year": a.year,
-                       "format": if tiff { "tiff" } else { "npy" }, "dataset": format!("{} {}", ds.version.path, ds.variant)})
+                       "format": if tiff { "tiff" } else { "npy" }, "dataset": format!("{} {}", ds.version.path, ds.variant),
+                       "tile_names": tiles.iter().map(|e| e.tile.name()).collect::<Vec<_>>()})
             );
         } else {
             println!("Files to download:    {files}");
@@ -183,6 +184,11 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
                 println!(
                     "Note: TIFF sizes are estimates (4x the quantised size, before compression)"
                 );
+            }
+            if g.verbose || a.list_files {
+                for e in &tiles {
+                    println!("  {}", e.tile.name());
+                }
             }
         }
         return Ok(None);
