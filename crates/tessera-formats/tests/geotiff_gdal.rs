@@ -122,7 +122,15 @@ fn check_case<T: Element + PartialEq + std::fmt::Debug>(
     spec.interleave = interleave;
     spec.bigtiff = bigtiff;
     spec.georef = Some(utm());
-    spec.nodata = dtype.is_float().then_some(f64::NAN);
+    // Floats: NaN; integers: the type's extreme (GDAL_NODATA is text for every type).
+    let nodata = match dtype {
+        DType::U8 => 255.0,
+        DType::I8 => -128.0,
+        DType::U16 => 65535.0,
+        DType::I16 => -32768.0,
+        _ => f64::NAN,
+    };
+    spec.nodata = Some(nodata);
     spec.metadata.set("TESSERA_YEAR", "2024");
     spec.metadata.set(
         "TESSERA_DESCRIPTION",
@@ -168,7 +176,17 @@ fn check_case<T: Element + PartialEq + std::fmt::Debug>(
     if dtype.is_float() {
         assert_eq!(b[0]["noDataValue"], "NaN");
     } else {
-        assert!(b[0].get("noDataValue").is_none());
+        assert_eq!(
+            b[0]["noDataValue"].as_f64(),
+            Some(nodata),
+            "{}: {}",
+            path.display(),
+            b[0]
+        );
+        assert_eq!(
+            b[usize::from(bands) - 1]["noDataValue"].as_f64(),
+            Some(nodata)
+        );
     }
     let md = &info["metadata"][""];
     assert_eq!(md["TESSERA_YEAR"], "2024");
