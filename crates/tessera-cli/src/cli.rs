@@ -240,6 +240,9 @@ pub struct DownloadArgs {
     /// Matryoshka depth to read (Zarr, v2 stores).
     #[arg(long)]
     pub depth: Option<usize>,
+    /// Memory budget when streaming from Zarr, in MiB (blocks read, dequantised, encoded).
+    #[arg(long, default_value_t = 512)]
+    pub memory_mb: u64,
     /// Show what would be downloaded and its size, and stop.
     #[arg(long)]
     pub dry_run: bool,

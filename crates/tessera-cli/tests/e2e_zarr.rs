@@ -1268,3 +1268,85 @@ fn synthetic_mirrors_carry_their_store_and_remote_mirrors_build_the_same() {
     assert_eq!(v["sampled"], 1, "{v}");
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+/// Runs the binary, polling its anonymous resident memory (heap, not mapped files);
+/// returns (exit code, peak RssAnon in MiB, stderr).
+fn peak_anon_mib(args: &[&str]) -> (i32, u64, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env_remove("TESSERA_MIRROR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            for line in text.lines().filter(|l| l.starts_with("RssAnon:")) {
+                let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, peak_kib / 1024, err)
+}
+
+#[test]
+fn builds_and_zone_downloads_stay_within_their_memory_budget() {
+    let dir = scratch("zarr-memory");
+    let m = mirror().display().to_string();
+    // A build of 16 tile-years (about 1.8 GB of int8 and scales) with a 64 MiB budget.
+    let out = dir.join("store");
+    let (code, peak, err) = peak_anon_mib(&[
+        "--mirror",
+        &m,
+        "-q",
+        "zarr",
+        "build",
+        "-o",
+        &out.display().to_string(),
+        "--dataset-variant",
+        "cambridge",
+        "--memory-mb",
+        "64",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        peak < 64 + 96,
+        "zarr build --memory-mb 64 peaked at {peak} MiB"
+    );
+    assert_same_store(store(), &out);
+    std::fs::remove_dir_all(&out).unwrap();
+    // A zone GeoTIFF of about 800 MB of float32 with a 64 MiB budget.
+    let o = dir.join("tif");
+    let (code, peak, err) = peak_anon_mib(&[
+        "download",
+        "--source",
+        "zarr",
+        "--store-url",
+        &store().display().to_string(),
+        "--bbox",
+        "-0.09,50.71,-0.001,50.89",
+        "--year",
+        "2024",
+        "--memory-mb",
+        "64",
+        "-o",
+        &o.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let info = gdalinfo(&o.join("tessera_2024_utm30.tif"));
+    let raw = info["size"][0].as_u64().unwrap() * info["size"][1].as_u64().unwrap() * 128 * 4;
+    assert!(raw > 700_000_000, "{raw}");
+    assert!(
+        peak < 64 + 160,
+        "a {raw}-byte zone file with --memory-mb 64 peaked at {peak} MiB"
+    );
+}

@@ -107,6 +107,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         source: "tiles".into(),
         store_url: None,
         depth: None,
+        memory_mb: 512,
         dry_run: false,
         list_files: false,
         jobs: 8,

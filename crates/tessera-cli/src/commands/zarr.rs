@@ -575,6 +575,9 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.output.is_none() && !a.dry_run {
         return Err(usage("--output/-o is required for actual downloads"));
     }
+    if a.memory_mb < 64 {
+        return Err(usage("--memory-mb must be at least 64"));
+    }
     let compression: Compression = a
         .compress
         .parse()
@@ -654,7 +657,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                     .collect()
             })
             .unwrap_or_default(),
-        memory: 256 << 20,
+        memory: a.memory_mb << 20,
     };
     let progress = ExportProgress::default();
     let bar = progress::items(0, "pixels");

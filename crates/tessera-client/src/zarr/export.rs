@@ -28,7 +28,7 @@ pub struct ZoneExport {
     pub compression: Compression,
     /// Extra tags (dataset tags of published stores).
     pub tags: Vec<(String, String)>,
-    /// Memory budget (bytes) for one block of int8 + scales + float32 output.
+    /// Memory budget (bytes) for the blocks in flight (read, dequantised, encoded).
     pub memory: u64,
 }
 
@@ -138,47 +138,58 @@ async fn export_one(
         other => ClientError::Format(format!("{}: {other}", path.display())),
     };
     let file = GeoTiffFile::create(path, spec).map_err(tiff_err)?;
-    // Blocks of 256 rows and as many 256-column tiles as the budget allows: int8 in,
-    // scales, and float32 out per pixel.
-    let per_px = nb_read + 4 + 4 * bands.len() as u64;
-    let cols = ((opts.memory / (256 * per_px)) / 256).max(1) * 256;
+    // Memory: the block being written (int8 + scales in, float32 values) and the next one
+    // being read (int8 + scales), plus, per tile encoded at once, its copy and its encoded
+    // form (at most the copy's size). Tiles are encoded in batches so that a quarter of the
+    // budget at most goes to them; the rest sets the block width (whole 256-pixel tiles).
+    let nb = bands.len() as u64;
+    let tile_bytes = 256 * 256 * 4 * nb;
+    let batch = (opts.memory / 4 / (2 * tile_bytes)).clamp(1, rayon::current_num_threads() as u64);
+    let per_px = 2 * (nb_read + 4) + 4 * nb;
+    let left = opts.memory.saturating_sub(batch * 2 * tile_bytes);
+    let cols = ((left / (256 * per_px)) / 256).max(1) * 256;
     let file = std::sync::Mutex::new(file);
-    let all = bands.len() as u64 == nb_read && bands.iter().enumerate().all(|(i, &b)| i == b);
+    let all = nb == nb_read && bands.iter().enumerate().all(|(i, &b)| i == b);
     store
         .for_each_block(w, t, 256, cols, opts.depth, |r0, c0, block| {
             let mut vals = Vec::new();
             block.dequantise(if all { None } else { Some(bands) }, &mut vals);
+            let (rows, bcols) = (block.rows, block.cols);
+            drop(block);
             let nb = bands.len();
             let (cy, cx0) = ((r0 - w.y0) / 256, (c0 - w.x0) / 256);
-            let ntiles = block.cols.div_ceil(256);
+            let ntiles = bcols.div_ceil(256);
             let mut f = file.lock().expect("file");
-            let writer = f.writer();
-            let encoded: Vec<(u32, Vec<Vec<u8>>)> = (0..ntiles)
-                .into_par_iter()
-                .map(|k| {
-                    let x0 = k * 256;
-                    let x1 = (x0 + 256).min(block.cols);
-                    let mut tile = Vec::with_capacity(block.rows * (x1 - x0) * nb);
-                    for r in 0..block.rows {
-                        tile.extend_from_slice(
-                            &vals[(r * block.cols + x0) * nb..(r * block.cols + x1) * nb],
-                        );
-                    }
-                    let cx = (cx0 + k as u64) as u32;
-                    writer
-                        .encode_chunk(cx, cy as u32, &tile)
-                        .map(|p| (cx, p))
-                        .map_err(tiff_err)
-                })
-                .collect::<Result<_>>()?;
-            for (cx, planes) in encoded {
-                f.writer()
-                    .write_encoded(cx, cy as u32, planes)
-                    .map_err(tiff_err)?;
+            for first in (0..ntiles).step_by(batch as usize) {
+                let writer = f.writer();
+                let encoded: Vec<(u32, Vec<Vec<u8>>)> = (first
+                    ..(first + batch as usize).min(ntiles))
+                    .into_par_iter()
+                    .map(|k| {
+                        let x0 = k * 256;
+                        let x1 = (x0 + 256).min(bcols);
+                        let mut tile = Vec::with_capacity(rows * (x1 - x0) * nb);
+                        for r in 0..rows {
+                            tile.extend_from_slice(
+                                &vals[(r * bcols + x0) * nb..(r * bcols + x1) * nb],
+                            );
+                        }
+                        let cx = (cx0 + k as u64) as u32;
+                        writer
+                            .encode_chunk(cx, cy as u32, &tile)
+                            .map(|p| (cx, p))
+                            .map_err(tiff_err)
+                    })
+                    .collect::<Result<_>>()?;
+                for (cx, planes) in encoded {
+                    f.writer()
+                        .write_encoded(cx, cy as u32, planes)
+                        .map_err(tiff_err)?;
+                }
             }
             progress
                 .done
-                .fetch_add((block.rows * block.cols) as u64, Ordering::Relaxed);
+                .fetch_add((rows * bcols) as u64, Ordering::Relaxed);
             Ok(())
         })
         .await?;

@@ -115,6 +115,15 @@ pub fn utm_envelope(bbox: &Bbox, crs: &Crs) -> [f64; 4] {
     [min(&xs), min(&ys), max(&xs), max(&ys)]
 }
 
+/// The UTM zones whose 6-degree bands a bbox covers with positive width (a bbox ending on
+/// a zone edge does not reach into the next zone).
+pub fn zones_of(bbox: &Bbox) -> std::ops::RangeInclusive<u8> {
+    let first = tessera_core::utm_zone(bbox.west);
+    // The zone whose band (W, E] holds the east edge.
+    let last = ((bbox.east + 180.0) / 6.0).ceil().clamp(1.0, 60.0) as u8;
+    first..=last.max(first)
+}
+
 /// Index of the first element of the increasing sequence `f(0..len)` that is `>= v`
 /// (`strict`: `> v`), as NumPy's `searchsorted` left (right).
 fn search(len: u64, v: f64, strict: bool, f: impl Fn(u64) -> f64) -> u64 {
@@ -157,10 +166,8 @@ impl ZarrStore {
     /// The windows of every zone `bbox` intersects, each zone clipped to its 6-degree band
     /// (the reference's export rule).
     pub fn region_windows(&self, bbox: &Bbox) -> Vec<RegionWindow> {
-        let first = tessera_core::utm_zone(bbox.west);
-        let last = tessera_core::utm_zone(f64::from_bits(bbox.east.to_bits() - 1).max(bbox.west));
         let mut out = Vec::new();
-        for z in first..=last {
+        for z in zones_of(bbox) {
             let zw = f64::from(z) * 6.0 - 186.0;
             let ze = f64::from(z) * 6.0 - 180.0;
             let Ok(b) = Bbox::new(bbox.west.max(zw), bbox.south, bbox.east.min(ze), bbox.north)
@@ -378,6 +385,19 @@ impl ZarrStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zones_of_a_bbox() {
+        let z = |w, s, e, n| zones_of(&Bbox::new(w, s, e, n).unwrap());
+        assert_eq!(z(-0.02, 50.7, 0.0, 50.9), 30..=30);
+        assert_eq!(z(0.0, 50.7, 0.02, 50.9), 31..=31);
+        assert_eq!(z(-0.02, 50.7, 0.02, 50.9), 30..=31);
+        assert_eq!(z(-6.5, 0.0, -6.0, 1.0), 29..=29);
+        assert_eq!(z(-6.0, 0.0, -5.5, 1.0), 30..=30);
+        assert_eq!(z(179.5, 0.0, 180.0, 1.0), 60..=60);
+        assert_eq!(z(-180.0, 0.0, -179.5, 1.0), 1..=1);
+        assert_eq!(z(-180.0, -1.0, 180.0, 1.0), 1..=60);
+    }
 
     #[test]
     fn searchsorted() {
