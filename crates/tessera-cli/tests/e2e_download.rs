@@ -259,6 +259,36 @@ fn persistent_corruption_fails_cleanly_then_a_rerun_completes() {
 }
 
 #[test]
+fn persistent_truncation_and_server_errors_fail_cleanly_then_a_rerun_completes() {
+    let m = mirror();
+    let big = "npy/v1.1-cam/2024/grid_24.05_69.05/grid_24.05_69.05.npy";
+    let scales = "npy/v1.1-cam/2024/grid_23.95_69.05/grid_23.95_69.05_scales.npy";
+    let s = Served::start(
+        m,
+        &[
+            &format!("{big}:truncate=0.5"),
+            &format!("{scales}:status=503"),
+        ],
+    );
+    let out = scratch("dl-persistent");
+    let (code, _, err) = download(&s.url, &out, &["--format", "npy"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("rerun"), "{err}");
+    let tiles = out.join("global_0.1_degree_representation/2024");
+    for f in [
+        "grid_24.05_69.05/grid_24.05_69.05.npy",
+        "grid_23.95_69.05/grid_23.95_69.05_scales.npy",
+    ] {
+        assert!(!tiles.join(f).exists(), "{f} exists after failing");
+    }
+    assert!(tiles.join("grid_23.95_69.05/grid_23.95_69.05.npy").exists());
+    s.set_faults(&[]);
+    let (code, _, err) = download(&s.url, &out, &["--format", "npy"]);
+    assert_eq!(code, 0, "{err}");
+    assert_complete(&out, m, "v1.1-cam", "v1.1", 2024);
+}
+
+#[test]
 fn kill_9_then_rerun_resumes() {
     let m = mirror();
     let s = Served::start(m, &["**/*.npy:rate=15m"]);

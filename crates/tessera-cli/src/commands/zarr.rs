@@ -575,8 +575,10 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.output.is_none() && !a.dry_run {
         return Err(usage("--output/-o is required for actual downloads"));
     }
-    if a.memory_mb < 64 {
-        return Err(usage("--memory-mb must be at least 64"));
+    if a.memory_mb < 256 {
+        return Err(usage(
+            "--memory-mb must be at least 256 for a Zarr download (one block of 256x256 pixels and its tiles)",
+        ));
     }
     let compression: Compression = a
         .compress

@@ -139,17 +139,21 @@ async fn export_one(
     };
     let file = GeoTiffFile::create(path, spec).map_err(tiff_err)?;
     // Memory: the block being written (int8 + scales in, float32 values) and the next one
-    // being read (int8 + scales), plus, per tile encoded at once, its copy and its encoded
-    // form (at most the copy's size). Tiles are encoded in batches so that a quarter of the
-    // budget at most goes to them; the rest sets the block width (whole 256-pixel tiles).
+    // being read (int8 + scales, with its fetched and decoded chunks until assembled),
+    // plus, per tile encoded at once, its copy and its encoded form (at most the copy's
+    // size). Tiles are encoded in batches so that a quarter of the budget at most goes to
+    // them; the rest sets the block width (whole 256-pixel tiles, at least one).
     let nb = bands.len() as u64;
     let tile_bytes = 256 * 256 * 4 * nb;
     let batch = (opts.memory / 4 / (2 * tile_bytes)).clamp(1, rayon::current_num_threads() as u64);
-    let per_px = 2 * (nb_read + 4) + 4 * nb;
+    let per_px = 2 * (nb_read + 4) + 2 * nb_read + 4 * nb;
     let left = opts.memory.saturating_sub(batch * 2 * tile_bytes);
     let cols = ((left / (256 * per_px)) / 256).max(1) * 256;
     let file = std::sync::Mutex::new(file);
     let all = nb == nb_read && bands.iter().enumerate().all(|(i, &b)| i == b);
+    // Tile copies are reused from block to block: fresh multi-megabyte buffers would come
+    // from per-thread allocator arenas that keep them after they are freed.
+    let mut pool: Vec<Vec<f32>> = (0..batch).map(|_| Vec::new()).collect();
     store
         .for_each_block(w, t, 256, cols, opts.depth, |r0, c0, block| {
             let mut vals = Vec::new();
@@ -162,13 +166,13 @@ async fn export_one(
             let mut f = file.lock().expect("file");
             for first in (0..ntiles).step_by(batch as usize) {
                 let writer = f.writer();
-                let encoded: Vec<(u32, Vec<Vec<u8>>)> = (first
-                    ..(first + batch as usize).min(ntiles))
-                    .into_par_iter()
-                    .map(|k| {
+                let encoded: Vec<(u32, Vec<Vec<u8>>)> = pool
+                    .par_iter_mut()
+                    .zip(first..(first + batch as usize).min(ntiles))
+                    .map(|(tile, k)| {
                         let x0 = k * 256;
                         let x1 = (x0 + 256).min(bcols);
-                        let mut tile = Vec::with_capacity(rows * (x1 - x0) * nb);
+                        tile.clear();
                         for r in 0..rows {
                             tile.extend_from_slice(
                                 &vals[(r * bcols + x0) * nb..(r * bcols + x1) * nb],
@@ -176,7 +180,7 @@ async fn export_one(
                         }
                         let cx = (cx0 + k as u64) as u32;
                         writer
-                            .encode_chunk(cx, cy as u32, &tile)
+                            .encode_chunk(cx, cy as u32, tile)
                             .map(|p| (cx, p))
                             .map_err(tiff_err)
                     })
@@ -187,6 +191,8 @@ async fn export_one(
                         .map_err(tiff_err)?;
                 }
             }
+            drop(vals);
+            release_free_memory();
             progress
                 .done
                 .fetch_add((rows * bcols) as u64, Ordering::Relaxed);
@@ -199,4 +205,16 @@ async fn export_one(
         .finish()
         .map_err(tiff_err)?;
     Ok(std::fs::metadata(&done).map(|m| m.len()).unwrap_or(0))
+}
+
+/// Hands the memory freed by a block back to the system. glibc keeps freed
+/// multi-megabyte buffers in its per-thread arenas (its mmap threshold rises up to 32 MiB
+/// as large blocks are freed), so without this a block-wise export would hold about twice
+/// its memory budget.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
