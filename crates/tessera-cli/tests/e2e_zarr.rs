@@ -1334,6 +1334,7 @@ fn builds_and_zone_downloads_stay_within_their_memory_budget() {
         "64",
     ]);
     assert_eq!(code, 0, "{err}");
+    eprintln!("zarr build --memory-mb 64: peak heap {peak} MiB");
     assert!(
         peak < 64 + 96,
         "zarr build --memory-mb 64 peaked at {peak} MiB"
@@ -1361,6 +1362,7 @@ fn builds_and_zone_downloads_stay_within_their_memory_budget() {
     let info = gdalinfo(&o.join("tessera_2024_utm30.tif"));
     let raw = info["size"][0].as_u64().unwrap() * info["size"][1].as_u64().unwrap() * 128 * 4;
     assert!(raw > 700_000_000, "{raw}");
+    eprintln!("zone download of {raw} bytes, --memory-mb 256: peak heap {peak} MiB");
     assert!(
         peak < 256 + 64,
         "a {raw}-byte zone file with --memory-mb 256 peaked at {peak} MiB"
