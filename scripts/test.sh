@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite with its oracles: NumPy, pyarrow, pandas and pyproj in a
+# Runs the whole test suite with its oracles: NumPy, pyarrow, pandas, pyproj and zarr in a
 # virtual environment (.venv, created on first use from tests/requirements.txt) and
 # GDAL's command-line tools (Debian: apt-get install gdal-bin). Extra arguments go to
 # `cargo test`.
@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${TESSERA_PYTHON:-}" ]; then
   venv=${TESSERA_VENV:-.venv}
-  if ! "$venv/bin/python" -c "import numpy, pyarrow, pandas, pyproj" 2>/dev/null; then
+  if ! "$venv/bin/python" -c "import numpy, pyarrow, pandas, pyproj, zarr, numcodecs" 2>/dev/null; then
     echo "setting up the test oracles in $venv (tests/requirements.txt)" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip
