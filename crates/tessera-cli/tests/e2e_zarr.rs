@@ -1368,3 +1368,107 @@ fn builds_and_zone_downloads_stay_within_their_memory_budget() {
         "a {raw}-byte zone file with --memory-mb 256 peaked at {peak} MiB"
     );
 }
+
+#[test]
+fn zarr_usage_errors_are_one_line_and_write_nothing() {
+    let s = store().display().to_string();
+    let m = mirror().display().to_string();
+    let dir = scratch("zarr-usage");
+    let o = dir.join("o.npy").display().to_string();
+    let never = dir.join("never").display().to_string();
+    let pts = dir.join("p.csv");
+    std::fs::write(&pts, "lon,lat\n0.05,50.85\n").unwrap();
+    let p = pts.display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "zarr",
+                "read",
+                &s,
+                "--window",
+                "31:18446744073709551615:0:1:1",
+                "-o",
+                &o,
+            ],
+            "must stay within the zone grid",
+        ),
+        (
+            vec!["zarr", "read", &s, "--window", "31:0:0:0:5", "-o", &o],
+            "at least 1",
+        ),
+        (
+            vec!["zarr", "read", &s, "--window", "31:4095:4095:5:5", "-o", &o],
+            "outside the 4096x4096 grid",
+        ),
+        (
+            vec![
+                "zarr",
+                "read",
+                &s,
+                "--window",
+                "31:0:0:1:1",
+                "--year",
+                "1999",
+                "-o",
+                &o,
+            ],
+            "not in the store",
+        ),
+        (
+            vec![
+                "sample",
+                "--source",
+                "zarr",
+                "--store",
+                &s,
+                "--points",
+                &p,
+                "--year",
+                "2024",
+                "--search-px",
+                "100000",
+                "-o",
+                &o,
+            ],
+            "too large",
+        ),
+        (
+            vec![
+                "--mirror",
+                &m,
+                "zarr",
+                "build",
+                "-o",
+                &never,
+                "--dataset-variant",
+                "cambridge",
+                "--years",
+                "1800",
+            ],
+            "no tiles for these years",
+        ),
+        (
+            vec![
+                "--mirror",
+                &m,
+                "zarr",
+                "build",
+                "-o",
+                &never,
+                "--dataset-variant",
+                "cambridge",
+                "--zones",
+                "61",
+            ],
+            "not a UTM zone",
+        ),
+    ];
+    for (args, msg) in cases {
+        let (code, _, err) = tessera(&args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(!dir.join("o.npy").exists());
+    assert!(!dir.join("never").exists());
+}

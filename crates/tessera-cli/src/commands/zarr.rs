@@ -146,6 +146,26 @@ fn build_plan(
     };
     ys.sort_unstable();
     ys.dedup();
+    let mut have: Vec<i32> = entries.iter().map(|e| e.1).collect();
+    have.sort_unstable();
+    have.dedup();
+    let list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let absent: Vec<i32> = ys.iter().copied().filter(|y| !have.contains(y)).collect();
+    if absent.len() == ys.len() {
+        return Err(usage(format!(
+            "--years {}: the manifest of {} {} has no tiles for these years (it has {})",
+            list(&ys),
+            ds.version.path,
+            ds.variant,
+            list(&have)
+        )));
+    }
+    if !absent.is_empty() && !g.quiet {
+        eprintln!(
+            "warning: no tiles for {} in the manifest; the time axis keeps them (fill value)",
+            list(&absent)
+        );
+    }
     let grid_tiles: Vec<TileId> = if use_landmask {
         let mut v: Vec<TileId> = reg
             .landmasks
@@ -471,6 +491,12 @@ fn verify(a: &ZarrVerifyArgs, g: &GlobalArgs) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------
 
 fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+    let out_dir = a
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    preflight(out_dir).map_err(cli_err)?;
     let rt = runtime()?;
     let start = Instant::now();
     let store = open_store(&rt, &a.store, zarr_options(g, 16))?;
@@ -498,6 +524,16 @@ fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 )));
             };
             let z = u8::try_from(z).map_err(|_| usage("--window: bad zone"))?;
+            if h == 0 || wd == 0 {
+                return Err(usage(format!(
+                    "--window '{w}': HEIGHT and WIDTH must be at least 1"
+                )));
+            }
+            if r.checked_add(h).is_none() || c.checked_add(wd).is_none() {
+                return Err(usage(format!(
+                    "--window '{w}': ROW + HEIGHT and COL + WIDTH must stay within the zone grid"
+                )));
+            }
             let t = rt.block_on(store.time_index(z, a.year)).map_err(cli_err)?;
             let b = rt
                 .block_on(store.read_block(z, t, r..r + h, c..c + wd, a.depth))
@@ -745,6 +781,12 @@ pub fn sample(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let (location, _) = resolve_store(a.store.as_deref(), &a.dataset, g)?;
     let rt = runtime()?;
     let store = open_store(&rt, &location, zarr_options(g, a.jobs.clamp(1, 256)))?;
+    if a.search_px > 64 {
+        return Err(usage(format!(
+            "--search-px {} is too large: at most 64 pixels (640 m); the reference uses 1",
+            a.search_px
+        )));
+    }
     let opts = SampleOptions {
         search_px: a.search_px,
         cross_zone: true,
