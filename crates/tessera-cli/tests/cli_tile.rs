@@ -93,6 +93,14 @@ fn tile_text_and_errors() {
         out.contains("grid_0.15_52.25") && out.contains("EPSG:32631"),
         "{out}"
     );
+    assert!(!out.contains("no tile is published"), "{out}");
+    // lon 180 / lat 90 name the cell beyond the grid (as the reference does), with a note.
+    let (code, out, _) = tessera(&["tile", "180,90"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("grid_180.05_90.05") && out.contains("no tile is published"),
+        "{out}"
+    );
     for bad in ["200,0", "0,91", "abc", "1,2,3", "nan,0", ""] {
         let (code, out, err) = tessera(&["tile", bad]);
         assert_eq!(code, 2, "{bad}: {err}");

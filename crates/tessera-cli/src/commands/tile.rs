@@ -35,6 +35,11 @@ pub fn run(args: &TileArgs) -> anyhow::Result<()> {
             "size       {} x {} pixels (width x height), 10 m",
             g.width, g.height
         );
+        if e > 180.0 || n > 90.0 {
+            println!(
+                "note       this cell lies beyond 180 degrees east or 90 degrees north: no tile is published there"
+            );
+        }
     }
     Ok(())
 }
