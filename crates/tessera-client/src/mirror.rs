@@ -313,37 +313,10 @@ impl Http {
 
     /// GET bytes `start..=end` of an object (checked: exactly that many bytes).
     pub async fn get_range(&self, url: &str, start: u64, end: u64) -> Result<Bytes> {
-        let want = end - start + 1;
-        let mut n = 0;
-        loop {
-            let r = self
-                .send(url, |c| {
-                    c.get(url)
-                        .header(reqwest::header::RANGE, format!("bytes={start}-{end}"))
-                })
-                .await?;
-            let partial = r.status() == StatusCode::PARTIAL_CONTENT;
-            let result = r.bytes().await;
-            let err = match result {
-                Ok(b) if partial && b.len() as u64 == want => return Ok(b),
-                Ok(b) if !partial && b.len() as u64 > end => {
-                    return Ok(b.slice(start as usize..=end as usize));
-                }
-                Ok(b) => ClientError::Integrity {
-                    url: url.to_string(),
-                    message: format!("range {start}-{end}: received {} bytes", b.len()),
-                },
-                Err(e) => ClientError::Network {
-                    url: url.to_string(),
-                    message: describe(&e),
-                },
-            };
-            n += 1;
-            if n >= self.retry.attempts {
-                return Err(err);
-            }
-            tokio::time::sleep(self.retry.delay(n - 1, None)).await;
-        }
+        Ok(self
+            .get_span(url, Span::Bytes(start, end), None)
+            .await?
+            .bytes)
     }
 }
 
