@@ -31,6 +31,22 @@ pub struct GlobalArgs {
     /// Only errors and the final summary.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Abandon (and retry or resume) a transfer that delivers less than 16 KiB in this many
+    /// seconds; 0 turns the check off.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    pub stall_timeout: u64,
+    /// Give up every transfer after this many seconds in all (finished files are kept; a
+    /// rerun resumes).
+    #[arg(long, global = true, value_name = "SECS")]
+    pub deadline: Option<u64>,
+    /// Follow redirects to other servers (by default only redirects within the mirror's
+    /// own host and port are followed).
+    #[arg(long, global = true)]
+    pub follow_redirects: bool,
+    /// Read Zarr stores of the published mirror through the Source Cooperative gateway
+    /// instead of the direct S3 route.
+    #[arg(long, global = true, env = "GEOTESSERA_VIA_GATEWAY", action = clap::ArgAction::SetTrue, value_parser = clap::builder::FalseyValueParser::new())]
+    pub via_gateway: bool,
 }
 
 /// Region selectors (exactly one).

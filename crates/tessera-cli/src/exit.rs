@@ -31,7 +31,9 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
             line.push_str(&c);
         }
     }
-    eprintln!("error: {line}");
+    // Messages quote URLs, keys and file contents from remote mirrors: no escape sequence
+    // reaches the terminal.
+    eprintln!("error: {}", tessera_client::mirror::sanitize(&line));
     if e.downcast_ref::<UsageError>().is_some() {
         ExitCode::from(2)
     } else {

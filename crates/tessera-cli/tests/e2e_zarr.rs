@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{Served, link_tree, tessera, walk};
+use common::{Served, link_tree, peak_anon_mib, tessera, walk};
 use tessera_core::Bbox;
 use tessera_formats::npy::NpyFile;
 use tessera_synth::{SynthOptions, synthesize};
@@ -1283,35 +1283,6 @@ fn synthetic_mirrors_carry_their_store_and_remote_mirrors_build_the_same() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["sampled"], 1, "{v}");
     std::fs::remove_dir_all(&out).unwrap();
-}
-
-/// Runs the binary, polling its anonymous resident memory (heap, not mapped files);
-/// returns (exit code, peak RssAnon in MiB, stderr).
-fn peak_anon_mib(args: &[&str]) -> (i32, u64, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .args(args)
-        .env_remove("TESSERA_MIRROR")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0u64;
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code().unwrap_or(-1);
-        }
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            for line in text.lines().filter(|l| l.starts_with("RssAnon:")) {
-                let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-                peak_kib = peak_kib.max(kib);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    (code, peak_kib / 1024, err)
 }
 
 #[test]

@@ -75,7 +75,7 @@ fn main() {
             .par_iter()
             .map(|t| {
                 let p = out.join(format!("{}_{}.tiff", t.tile, c.replace(':', "")));
-                export_tile(t, &p, &opts).unwrap()
+                export_tile(t, &out, &p, &opts).unwrap()
             })
             .sum();
         let s = t0.elapsed().as_secs_f64();

@@ -8,7 +8,7 @@
 //! a Range request validated by If-Range (the ETag) instead of starting again; a corrupt one
 //! is discarded and fetched again. Existing files of the expected size are skipped.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ClientError, Result};
-use crate::mirror::{Mirror, MirrorRoot, describe, is_md5_etag, object_info};
+use crate::mirror::{Mirror, MirrorRoot, is_md5_etag, object_info};
 
 /// One file to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +153,26 @@ fn sibling(dest: &Path, suffix: &str) -> PathBuf {
     dest.with_file_name(format!(".{name}{suffix}"))
 }
 
+/// Largest object accepted when the registry gives no size (a tile's embedding is about
+/// 100-160 MB, a landmask about 1 MB).
+pub const MAX_UNSIZED_OBJECT: u64 = 1 << 30;
+
+/// The most bytes a file may have: the registry's size with room for a republished object
+/// that differs a little (the mirror's checksums decide), or [`MAX_UNSIZED_OBJECT`].
+fn size_cap(size: Option<u64>) -> u64 {
+    match size {
+        Some(s) => s.saturating_add(s / 4).saturating_add(1 << 20),
+        None => MAX_UNSIZED_OBJECT,
+    }
+}
+
+/// The final file exists as a regular file (a planted link does not count) of the
+/// registry's size, or of any size when the registry gives none.
+fn is_complete(item: &DownloadItem) -> bool {
+    std::fs::symlink_metadata(&item.dest)
+        .is_ok_and(|m| m.is_file() && item.size.is_none_or(|s| m.len() == s))
+}
+
 /// Checks that a directory can be created and written, before any request is made.
 pub fn preflight(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
@@ -173,16 +193,11 @@ pub fn preflight(dir: &Path) -> Result<()> {
 fn lock_part(part: &Path) -> Result<File> {
     use std::os::unix::fs::MetadataExt;
     loop {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(part)
+        let f = tessera_formats::safe_fs::open_rw_nofollow(part)
             .map_err(|e| ClientError::io(part, e))?;
         f.lock().map_err(|e| ClientError::io(part, e))?;
         let held = f.metadata().map_err(|e| ClientError::io(part, e))?.ino();
-        match std::fs::metadata(part) {
+        match std::fs::symlink_metadata(part) {
             Ok(m) if m.ino() == held => return Ok(f),
             _ => continue,
         }
@@ -241,21 +256,20 @@ enum Attempt {
 /// Downloads one item (see the module documentation).
 async fn fetch_one(
     mirror: &Mirror,
+    root: &Path,
     item: &DownloadItem,
     opts: DownloadOptions,
     progress: &DownloadProgress,
 ) -> (Outcome, Option<String>) {
-    if let Some(size) = item.size
-        && std::fs::metadata(&item.dest).is_ok_and(|m| m.is_file() && m.len() == size)
-    {
-        return (Outcome::Skipped, None);
-    }
-    if item.size.is_none() && item.dest.is_file() {
+    if is_complete(item) {
         return (Outcome::Skipped, None);
     }
     let dir = item.dest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    if let Err(e) = std::fs::create_dir_all(&dir) {
+    if let Err(e) = tessera_formats::safe_fs::ensure_dir(root, &dir) {
         return (Outcome::Failed(ClientError::io(&dir, e)), None);
+    }
+    if let Err(e) = tessera_formats::safe_fs::clear_non_regular(&item.dest) {
+        return (Outcome::Failed(ClientError::io(&item.dest, e)), None);
     }
     if let MirrorRoot::Local(_) = mirror.root {
         return (copy_local(mirror, item, progress).await, None);
@@ -277,17 +291,16 @@ async fn fetch_one(
         }
     };
     // Another run may have completed it while we waited for the lock.
-    if let Some(size) = item.size
-        && std::fs::metadata(&item.dest).is_ok_and(|m| m.len() == size)
-    {
+    if item.size.is_some() && is_complete(item) {
         let _ = std::fs::remove_file(&part);
         return (Outcome::Skipped, None);
     }
     let url = mirror.root.locate(&item.key);
-    let mut saved: Option<PartMeta> = std::fs::read(&meta_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(|m: &PartMeta| m.url == url);
+    let mut saved: Option<PartMeta> =
+        tessera_formats::safe_fs::read_capped_nofollow(&meta_path, 64 << 10)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|m: &PartMeta| m.url == url);
     let mut fetched = 0u64;
     let mut warning = None;
     let mut first_resume = None;
@@ -417,7 +430,19 @@ async fn attempt_once(
         }
         start = resume_from;
     } else {
-        // A whole object: its headers are the validators from now on.
+        // A whole object: its headers are the validators from now on, within what the
+        // registry allows.
+        let cap = size_cap(item.size);
+        if let Some(l) = len
+            && l > cap
+        {
+            return Err(ClientError::TooLarge {
+                url: url.to_string(),
+                message: format!(
+                    "the mirror announces {l} bytes where the registry allows at most {cap}"
+                ),
+            });
+        }
         let total = len.unwrap_or(0);
         if let Some(expected) = item.size
             && len.is_some_and(|l| l != expected)
@@ -438,7 +463,8 @@ async fn attempt_once(
                 .map(|d| d.as_secs()),
         });
         let body = serde_json::to_vec(saved.as_ref().expect("just set")).unwrap_or_default();
-        std::fs::write(meta_path, body).map_err(|e| ClientError::io(meta_path, e))?;
+        tessera_formats::atomic::write_atomic(meta_path, |w| w.write_all(&body))
+            .map_err(|e| ClientError::io(meta_path, e))?;
         file.set_len(0).map_err(|e| ClientError::io(meta_path, e))?;
     }
     let meta = saved.clone().expect("validators are known here");
@@ -455,11 +481,24 @@ async fn attempt_once(
         .map_err(|e| ClientError::io(&item.dest, e))?;
     progress.done.fetch_add(start, Ordering::Relaxed);
     let mut got = start;
-    let mut stream = resp.bytes_stream();
+    let cap = if meta.size > 0 {
+        meta.size
+    } else {
+        size_cap(item.size)
+    };
+    let mut stream = Box::pin(resp.bytes_stream());
+    let mut watch = mirror.http.body_watch(url);
     let mut failure = None;
-    while let Some(chunk) = stream.next().await {
-        match chunk {
-            Ok(b) => {
+    loop {
+        match watch.next(&mut stream).await {
+            Ok(Some(b)) => {
+                if got + b.len() as u64 > cap {
+                    progress.done.fetch_sub(got, Ordering::Relaxed);
+                    return Err(ClientError::TooLarge {
+                        url: url.to_string(),
+                        message: format!("the body runs past {cap} bytes"),
+                    });
+                }
                 if let Err(e) = file.write_all(&b) {
                     return Err(ClientError::io(&item.dest, e));
                 }
@@ -468,8 +507,13 @@ async fn attempt_once(
                 *fetched += b.len() as u64;
                 progress.done.fetch_add(b.len() as u64, Ordering::Relaxed);
             }
+            Ok(None) => break,
+            Err(e @ ClientError::Deadline { .. }) => {
+                let _ = file.flush();
+                return Err(e);
+            }
             Err(e) => {
-                failure = Some(describe(&e));
+                failure = Some(e.to_string());
                 break;
             }
         }
@@ -600,17 +644,32 @@ async fn copy_local(mirror: &Mirror, item: &DownloadItem, progress: &DownloadPro
 /// the whole batch (no retry can fix it); other failures are reported per file.
 pub async fn download_all(
     mirror: &Mirror,
+    root: &Path,
     items: Vec<DownloadItem>,
     opts: DownloadOptions,
     progress: Arc<DownloadProgress>,
 ) -> DownloadReport {
     let start = Instant::now();
+    if let Some(bad) = items
+        .iter()
+        .find(|i| tessera_formats::safe_fs::components_under(root, &i.dest).is_err())
+    {
+        let err = ClientError::Usage(format!(
+            "{} is outside the output directory {}",
+            bad.dest.display(),
+            root.display()
+        ));
+        return DownloadReport {
+            outcomes: items
+                .into_iter()
+                .map(|i| (i, Outcome::Failed(ClientError::Usage(err.to_string()))))
+                .collect(),
+            ..Default::default()
+        };
+    }
     let total: u64 = items
         .iter()
-        .filter(|i| {
-            !i.size
-                .is_some_and(|s| std::fs::metadata(&i.dest).is_ok_and(|m| m.len() == s))
-        })
+        .filter(|i| !(i.size.is_some() && is_complete(i)))
         .map(|i| i.size.unwrap_or(0))
         .sum();
     progress.total.store(total, Ordering::Relaxed);
@@ -631,7 +690,7 @@ pub async fn download_all(
                         ),
                     );
                 }
-                let r = fetch_one(mirror, item, opts, &progress).await;
+                let r = fetch_one(mirror, root, item, opts, &progress).await;
                 if let Outcome::Failed(ClientError::Unwritable { .. }) = r.0 {
                     progress.cancel.store(true, Ordering::Relaxed);
                 }

@@ -61,6 +61,20 @@ pub enum ClientError {
     /// A file in a format we cannot read.
     #[error("{0}")]
     Format(String),
+    /// A response or file larger than the format or the registry allows.
+    #[error("refusing {url}: {message}; the mirror is misbehaving or is not a TESSERA mirror")]
+    TooLarge {
+        /// The URL or path.
+        url: String,
+        /// The size seen and the limit.
+        message: String,
+    },
+    /// The run's deadline (`--deadline`) passed.
+    #[error("gave up on {url}: the deadline passed (raise --deadline, or rerun to resume)")]
+    Deadline {
+        /// The URL being read.
+        url: String,
+    },
 }
 
 impl ClientError {

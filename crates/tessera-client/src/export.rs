@@ -61,7 +61,13 @@ pub fn geotiff_path(out: &Path, year: i32, tile: tessera_core::TileId) -> PathBu
 /// Writes one tile as a float32 GeoTIFF (NaN nodata, tiled 256, tags, band descriptions),
 /// dequantising in strips of 256 rows; the file appears under its name only when complete.
 /// Returns the bytes written.
-pub fn export_tile(tile: &EmbeddingTile, path: &Path, opts: &GeoTiffExport) -> Result<u64> {
+/// `path` must lie under `out`, and no directory between them may be a symbolic link.
+pub fn export_tile(
+    tile: &EmbeddingTile,
+    out: &Path,
+    path: &Path,
+    opts: &GeoTiffExport,
+) -> Result<u64> {
     let g = &tile.georef;
     let bands: Vec<usize> = opts
         .bands
@@ -108,7 +114,8 @@ pub fn export_tile(tile: &EmbeddingTile, path: &Path, opts: &GeoTiffExport) -> R
             .set_band_description(i, format!("Tessera_Band_{b}"));
     }
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| ClientError::io(d, e))?;
+        tessera_formats::safe_fs::ensure_dir(out, d).map_err(|e| ClientError::io(d, e))?;
+        tessera_formats::atomic::reap_stale_temps(d);
     }
     let tiff_err = |e: tessera_formats::geotiff::TiffError| match e {
         tessera_formats::geotiff::TiffError::IoAt { path, source } => ClientError::io(path, source),

@@ -6,6 +6,7 @@
 //! An [`EmbeddingTile`] keeps int8 + scales memory-mapped and dequantises late, in rows.
 
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use tessera_core::dataset::{EMBEDDINGS_DIR_NAME, LANDMASKS_DIR_NAME, keys};
@@ -159,7 +160,22 @@ fn read_dirs(p: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Deepest directory nesting searched for GeoTIFFs.
+const MAX_WALK_DEPTH: usize = 32;
+
 fn walk_tiffs(p: &Path, out: &mut Vec<PathBuf>) {
+    let mut seen = HashSet::new();
+    walk_tiffs_in(p, out, &mut seen, 0);
+}
+
+/// Linked directories are followed, each directory once (by device and inode), so a link
+/// loop ends the walk instead of recursing forever.
+fn walk_tiffs_in(p: &Path, out: &mut Vec<PathBuf>, seen: &mut HashSet<(u64, u64)>, depth: usize) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(p) else { return };
+    if depth > MAX_WALK_DEPTH || !seen.insert((m.dev(), m.ino())) {
+        return;
+    }
     for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
@@ -167,7 +183,7 @@ fn walk_tiffs(p: &Path, out: &mut Vec<PathBuf>) {
             continue;
         }
         if path.is_dir() {
-            walk_tiffs(&path, out);
+            walk_tiffs_in(&path, out, seen, depth + 1);
         } else if name.ends_with(".tif") || name.ends_with(".tiff") {
             out.push(path);
         }

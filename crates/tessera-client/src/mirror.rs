@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -105,7 +105,10 @@ impl MirrorRoot {
     pub fn slug(&self) -> String {
         let raw = match self {
             MirrorRoot::Local(p) => p.display().to_string(),
-            MirrorRoot::Http(u) => u.split("://").nth(1).unwrap_or(u).to_string(),
+            MirrorRoot::Http(u) => {
+                let c = tessera_core::dataset::canonical_root(u);
+                c.split("://").nth(1).unwrap_or(&c).to_string()
+            }
         };
         raw.chars()
             .map(|c| {
@@ -116,7 +119,7 @@ impl MirrorRoot {
                 }
             })
             .collect::<String>()
-            .trim_matches('_')
+            .trim_matches(|c| c == '_' || c == '.')
             .to_string()
     }
 }
@@ -179,6 +182,45 @@ pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
 
 static CRYPTO: Once = Once::new();
 
+/// Largest `manifest.parquet` we read (the published ones are tens to a couple of hundred MB).
+pub const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+/// Largest `landmasks.parquet` we read.
+pub const MAX_LANDMASK_TABLE_BYTES: u64 = 256 << 20;
+/// Largest metadata document (a store's consolidated `zarr.json`) we read.
+pub const MAX_METADATA_BYTES: u64 = 64 << 20;
+/// Largest whole object read into memory when a mirror answers a suffix range request with
+/// the whole object (HTTP 200).
+pub const MAX_UNRANGED_BYTES: u64 = 64 << 20;
+
+/// How the HTTP client guards against slow, hostile or redirecting mirrors.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    /// A response body that delivers fewer than [`Self::stall_min_bytes`] within this window
+    /// is abandoned as stalled (and retried or resumed); `None` turns the check off.
+    pub stall_window: Option<Duration>,
+    /// Bytes a body must deliver in each stall window.
+    pub stall_min_bytes: u64,
+    /// Every request gives up at this instant (an overall deadline for the run).
+    pub deadline: Option<Instant>,
+    /// Follow redirects to other hosts or ports (by default only same-origin redirects are
+    /// followed: a mirror cannot send us to another server).
+    pub follow_any_redirect: bool,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            stall_window: Some(Duration::from_secs(30)),
+            stall_min_bytes: 16 << 10,
+            deadline: None,
+            follow_any_redirect: false,
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
 /// An HTTP client for a mirror.
 #[derive(Clone)]
 pub struct Http {
@@ -186,22 +228,113 @@ pub struct Http {
     pub client: reqwest::Client,
     /// The retry policy.
     pub retry: RetryPolicy,
+    /// Stall, deadline and redirect guards.
+    pub config: HttpConfig,
+}
+
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 impl Http {
     /// A client with our User-Agent and timeouts (connect 15 s, read 60 s).
     pub fn new(retry: RetryPolicy) -> Result<Http> {
+        Http::with_config(retry, HttpConfig::default())
+    }
+
+    /// A client with the guards of `config`.
+    pub fn with_config(retry: RetryPolicy, config: HttpConfig) -> Result<Http> {
         CRYPTO.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
+        let follow_any = config.follow_any_redirect;
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 10 {
+                return attempt.error("more than 10 redirects");
+            }
+            let first = attempt.previous().first().cloned();
+            match first {
+                Some(f) if !follow_any && !same_origin(&f, attempt.url()) => {
+                    let to = sanitize(attempt.url().as_str());
+                    attempt.error(format!(
+                        "the mirror redirected to another server ({to}); not followed (pass --follow-redirects to allow it)"
+                    ))
+                }
+                _ => attempt.follow(),
+            }
+        });
         let client = reqwest::Client::builder()
             .user_agent(user_agent())
-            .connect_timeout(Duration::from_secs(15))
+            .connect_timeout(config.connect_timeout)
             .read_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(64)
+            .redirect(policy)
             .build()
             .map_err(|e| ClientError::Usage(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Http { client, retry })
+        Ok(Http {
+            client,
+            retry,
+            config,
+        })
+    }
+
+    fn deadline_error(&self, url: &str) -> ClientError {
+        ClientError::Deadline {
+            url: url.to_string(),
+        }
+    }
+
+    /// Sleeps before a retry, or fails when the deadline would pass first.
+    async fn backoff(&self, url: &str, d: Duration) -> Result<()> {
+        if let Some(dl) = self.config.deadline
+            && Instant::now() + d >= dl
+        {
+            return Err(self.deadline_error(url));
+        }
+        tokio::time::sleep(d).await;
+        Ok(())
+    }
+
+    /// A watch over one response body (stall window and deadline).
+    pub fn body_watch(&self, url: &str) -> BodyWatch {
+        BodyWatch::new(url, &self.config)
+    }
+
+    /// Reads a whole response body of at most `cap` bytes, under the stall and deadline
+    /// guards. A declared or actual length above `cap` is [`ClientError::TooLarge`].
+    pub async fn read_body(&self, r: reqwest::Response, url: &str, cap: u64) -> Result<Bytes> {
+        if let Some(n) = r.content_length()
+            && n > cap
+        {
+            return Err(too_large(url, n, cap));
+        }
+        let mut out = bytes::BytesMut::with_capacity(r.content_length().unwrap_or(0) as usize);
+        let mut stream = Box::pin(r.bytes_stream());
+        let mut watch = self.body_watch(url);
+        while let Some(b) = watch.next(&mut stream).await? {
+            if out.len() as u64 + b.len() as u64 > cap {
+                return Err(too_large(url, out.len() as u64 + b.len() as u64, cap));
+            }
+            out.extend_from_slice(&b);
+        }
+        Ok(out.freeze())
+    }
+
+    /// Reads at most the first `want` bytes of a response body and drops the rest unread.
+    async fn read_prefix(&self, r: reqwest::Response, url: &str, want: u64) -> Result<Bytes> {
+        let mut out = bytes::BytesMut::with_capacity(want.min(MAX_UNRANGED_BYTES) as usize);
+        let mut stream = Box::pin(r.bytes_stream());
+        let mut watch = self.body_watch(url);
+        while (out.len() as u64) < want {
+            let Some(b) = watch.next(&mut stream).await? else {
+                break;
+            };
+            let take = (want - out.len() as u64).min(b.len() as u64) as usize;
+            out.extend_from_slice(&b[..take]);
+        }
+        Ok(out.freeze())
     }
 
     /// Sends a request built by `build` with retries; returns a response with a success
@@ -212,7 +345,15 @@ impl Http {
     {
         let mut n = 0;
         loop {
-            let outcome = build(&self.client).send().await;
+            let outcome = match self.config.deadline {
+                Some(dl) => {
+                    match tokio::time::timeout_at(dl.into(), build(&self.client).send()).await {
+                        Ok(o) => o,
+                        Err(_) => return Err(self.deadline_error(url)),
+                    }
+                }
+                None => build(&self.client).send().await,
+            };
             let (err, wait) = match outcome {
                 Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
                     return Ok(r);
@@ -252,13 +393,14 @@ impl Http {
             if !err.is_transient() || n >= self.retry.attempts {
                 return Err(err);
             }
-            tokio::time::sleep(self.retry.delay(n - 1, wait)).await;
+            self.backoff(url, self.retry.delay(n - 1, wait)).await?;
         }
     }
 
-    /// GET a whole object into memory, verified (length, MD5 of a simple ETag, CRC64NVMe).
-    pub async fn get(&self, url: &str) -> Result<Bytes> {
-        match self.fetch(url, |r| r).await? {
+    /// GET a whole object of at most `cap` bytes into memory, verified (length, MD5 of a
+    /// simple ETag, CRC64NVMe).
+    pub async fn get(&self, url: &str, cap: u64) -> Result<Bytes> {
+        match self.fetch(url, cap, |r| r).await? {
             Fetched::Body { bytes, .. } => Ok(bytes),
             Fetched::NotModified => Err(ClientError::Http {
                 url: url.to_string(),
@@ -271,7 +413,7 @@ impl Http {
     /// GET with extra headers (e.g. If-Modified-Since); the body is verified against the
     /// length, the MD5 of a simple ETag and the CRC64NVMe the mirror sends, and fetched
     /// again when it does not match.
-    pub async fn fetch<F>(&self, url: &str, extra: F) -> Result<Fetched>
+    pub async fn fetch<F>(&self, url: &str, cap: u64, extra: F) -> Result<Fetched>
     where
         F: Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     {
@@ -287,7 +429,7 @@ impl Http {
             }
             let headers = r.headers().clone();
             let expect = r.content_length();
-            let err = match r.bytes().await {
+            let err = match self.read_body(r, url, cap).await {
                 Ok(b) => match check_body(url, &headers, expect, &b) {
                     Ok(()) => {
                         let info = object_info(&headers, expect);
@@ -298,16 +440,13 @@ impl Http {
                     }
                     Err(e) => e,
                 },
-                Err(e) => ClientError::Network {
-                    url: url.to_string(),
-                    message: describe(&e),
-                },
+                Err(e) => e,
             };
             n += 1;
-            if n >= self.retry.attempts {
+            if !err.is_transient() || n >= self.retry.attempts {
                 return Err(err);
             }
-            tokio::time::sleep(self.retry.delay(n - 1, None)).await;
+            self.backoff(url, self.retry.delay(n - 1, None)).await?;
         }
     }
 
@@ -379,15 +518,24 @@ impl Http {
             } else {
                 r.content_length()
             };
-            let result = r.bytes().await;
+            let want = match span {
+                Span::Bytes(s, e) => e.checked_sub(s).and_then(|d| d.checked_add(1)),
+                Span::Suffix(k) => Some(k),
+            }
+            .ok_or_else(|| ClientError::Format(format!("{url}: empty range {header}")))?;
+            let result = match (span, partial) {
+                // The range exactly: never more than asked for.
+                (_, true) => self.read_body(r, url, want).await,
+                // The whole object for a range: read up to its end, drop the rest.
+                (Span::Bytes(_, e), false) => self.read_prefix(r, url, e + 1).await,
+                (Span::Suffix(_), false) => self.read_body(r, url, MAX_UNRANGED_BYTES).await,
+            };
             let err = match result {
                 Ok(b) => {
                     let got = b.len() as u64;
                     let sliced = match (span, partial) {
                         (Span::Bytes(s, e), true) if got == e - s + 1 => Some(b),
-                        (Span::Bytes(s, e), false) if got > e => {
-                            Some(b.slice(s as usize..=e as usize))
-                        }
+                        (Span::Bytes(s, e), false) if got == e + 1 => Some(b.slice(s as usize..)),
                         (Span::Suffix(k), true) if got == k.min(total.unwrap_or(got)) => Some(b),
                         (Span::Suffix(k), false) if total.is_none_or(|t| t == got) => {
                             Some(b.slice(got.saturating_sub(k) as usize..))
@@ -408,18 +556,122 @@ impl Http {
                         },
                     }
                 }
-                Err(e) => ClientError::Network {
-                    url: url.to_string(),
-                    message: describe(&e),
-                },
+                Err(e) => e,
             };
             n += 1;
-            if n >= self.retry.attempts {
+            if !err.is_transient() || n >= self.retry.attempts {
                 return Err(err);
             }
-            tokio::time::sleep(self.retry.delay(n - 1, None)).await;
+            self.backoff(url, self.retry.delay(n - 1, None)).await?;
         }
     }
+}
+
+fn too_large(url: &str, n: u64, cap: u64) -> ClientError {
+    ClientError::TooLarge {
+        url: url.to_string(),
+        message: format!("{n} bytes where at most {cap} are allowed"),
+    }
+}
+
+/// Watches one response body: a stall window that must deliver a minimum of bytes, and the
+/// run's deadline.
+pub struct BodyWatch {
+    url: String,
+    window: Option<Duration>,
+    min: u64,
+    deadline: Option<Instant>,
+    window_end: Option<Instant>,
+    in_window: u64,
+}
+
+impl BodyWatch {
+    fn new(url: &str, c: &HttpConfig) -> BodyWatch {
+        BodyWatch {
+            url: url.to_string(),
+            window: c.stall_window,
+            min: c.stall_min_bytes,
+            deadline: c.deadline,
+            window_end: c.stall_window.map(|w| Instant::now() + w),
+            in_window: 0,
+        }
+    }
+
+    fn stalled(&self) -> ClientError {
+        ClientError::Network {
+            url: self.url.clone(),
+            message: format!(
+                "stalled: {} bytes in the last {} s (at least {} expected)",
+                self.in_window,
+                self.window.unwrap_or_default().as_secs_f64(),
+                self.min
+            ),
+        }
+    }
+
+    /// The next chunk of `stream`, `None` at its end.
+    pub async fn next<S>(&mut self, stream: &mut S) -> Result<Option<Bytes>>
+    where
+        S: futures_util::Stream<Item = reqwest::Result<Bytes>> + Unpin,
+    {
+        use futures_util::StreamExt;
+        loop {
+            let until = match (self.window_end, self.deadline) {
+                (Some(w), Some(d)) => Some(w.min(d)),
+                (w, d) => w.or(d),
+            };
+            let item = match until {
+                Some(t) => tokio::time::timeout_at(t.into(), stream.next()).await.ok(),
+                None => Some(stream.next().await),
+            };
+            let now = Instant::now();
+            if self.deadline.is_some_and(|d| now >= d) {
+                return Err(ClientError::Deadline {
+                    url: self.url.clone(),
+                });
+            }
+            if let Some(end) = self.window_end
+                && now >= end
+            {
+                if self.in_window < self.min && !matches!(item, Some(None)) {
+                    return Err(self.stalled());
+                }
+                self.in_window = 0;
+                self.window_end = self.window.map(|w| now + w);
+            }
+            match item {
+                None => continue,
+                Some(None) => return Ok(None),
+                Some(Some(Ok(b))) => {
+                    self.in_window += b.len() as u64;
+                    return Ok(Some(b));
+                }
+                Some(Some(Err(e))) => {
+                    return Err(ClientError::Network {
+                        url: self.url.clone(),
+                        message: describe(&e),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// `s` with control characters (escape sequences, carriage returns, ...) replaced by
+/// `\u{..}` escapes, so text from remote files cannot drive the terminal.
+pub fn sanitize(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A reqwest error with its causes, on one line.
@@ -544,14 +796,22 @@ impl Mirror {
         })
     }
 
-    /// Reads a whole (small) object.
-    pub async fn get(&self, key: &str) -> Result<Bytes> {
+    /// A mirror whose HTTP client has the guards of `config`.
+    pub fn with_config(root: MirrorRoot, config: HttpConfig) -> Result<Mirror> {
+        Ok(Mirror {
+            root,
+            http: Http::with_config(RetryPolicy::default(), config)?,
+        })
+    }
+
+    /// Reads a whole (small) object of at most `cap` bytes.
+    pub async fn get(&self, key: &str, cap: u64) -> Result<Bytes> {
         match &self.root {
             MirrorRoot::Local(_) => {
                 let p = self.root.local_path(key).unwrap_or_default();
-                read_local(&p).await
+                read_local(&p, cap).await
             }
-            MirrorRoot::Http(_) => self.http.get(&self.root.locate(key)).await,
+            MirrorRoot::Http(_) => self.http.get(&self.root.locate(key), cap).await,
         }
     }
 
@@ -660,11 +920,30 @@ impl Mirror {
     }
 }
 
-async fn read_local(p: &Path) -> Result<Bytes> {
-    tokio::fs::read(p)
-        .await
-        .map(Bytes::from)
-        .map_err(|e| not_found_or_io(p, e))
+async fn read_local(p: &Path, cap: u64) -> Result<Bytes> {
+    let path = p.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let f = std::fs::File::open(&path).map_err(|e| not_found_or_io(&path, e))?;
+        let len = f.metadata().map_err(|e| ClientError::io(&path, e))?.len();
+        if len > cap {
+            return Err(too_large(&path.display().to_string(), len, cap));
+        }
+        let mut out = Vec::with_capacity(len as usize);
+        f.take(cap + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ClientError::io(&path, e))?;
+        if out.len() as u64 > cap {
+            return Err(too_large(
+                &path.display().to_string(),
+                out.len() as u64,
+                cap,
+            ));
+        }
+        Ok(Bytes::from(out))
+    })
+    .await
+    .map_err(|e| ClientError::Format(format!("read task failed: {e}")))?
 }
 
 fn not_found_or_io(p: &Path, e: std::io::Error) -> ClientError {
@@ -696,6 +975,17 @@ mod tests {
             "http://127.0.0.1:8000/npy/v1/manifest.parquet"
         );
         assert_eq!(r.slug(), "127.0.0.1_8000");
+        // The two published routes share one cache.
+        let gateway = MirrorRoot::Http(format!("{DEFAULT_MIRROR}/zarr/v1.1"));
+        let direct = MirrorRoot::Http(format!(
+            "{}/zarr/v1.1",
+            tessera_core::dataset::DIRECT_S3_MIRROR
+        ));
+        assert_eq!(gateway.slug(), direct.slug());
+        assert_ne!(gateway.slug(), r.slug());
+        // Nothing that could climb out of the cache root.
+        assert_eq!(MirrorRoot::Http("http://..".into()).slug(), "");
+        assert_eq!(sanitize("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\u{d}\\u{a}");
         assert!(is_md5_etag("25f9e794323b453885f5181f1b624d0b"));
         assert!(!is_md5_etag("25f9e794323b453885f5181f1b624d0b-3"));
         let p = RetryPolicy::default();

@@ -2,6 +2,7 @@
 //! keeping every other column; written as CSV, Parquet (input columns + `emb_0..emb_N`) or
 //! NPY (an (N, bands) float32 array in input order).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -520,13 +521,27 @@ pub fn write_samples(
     }
     let n = table.len();
     let io = |e: std::io::Error| ClientError::io(path, e);
+    // The columns we add replace input columns of the same name (an `emb_3` or `status`
+    // column in the input), so every output column name is unique.
+    let added: HashSet<String> = (0..bands)
+        .map(|b| format!("emb_{b}"))
+        .chain(
+            meta.iter()
+                .flat_map(|_| ["tile", "pixel_row", "pixel_col", "crs", "status"])
+                .map(String::from),
+        )
+        .collect();
+    let kept: Vec<&Column> = table
+        .columns
+        .iter()
+        .filter(|c| !added.contains(c.name()))
+        .collect();
     match ext.as_str() {
         "npy" => tessera_formats::npy::write_npy_file(path, &[n, bands], values)
             .map_err(|e| ClientError::Format(e.to_string())),
         "csv" => tessera_formats::atomic::write_atomic(path, |w| {
             let mut c = csv::Writer::from_writer(w);
-            let mut header: Vec<String> = table
-                .columns
+            let mut header: Vec<String> = kept
                 .iter()
                 .filter(|c| !is_binary(c))
                 .map(|c| c.name().to_string())
@@ -541,8 +556,7 @@ pub fn write_samples(
             header.extend((0..bands).map(|b| format!("emb_{b}")));
             c.write_record(&header).map_err(std::io::Error::other)?;
             for i in 0..n {
-                let mut rec: Vec<String> = table
-                    .columns
+                let mut rec: Vec<String> = kept
                     .iter()
                     .filter(|c| !is_binary(c))
                     .map(|c| c.cell(i))
@@ -575,7 +589,7 @@ pub fn write_samples(
         "parquet" | "geoparquet" | "pq" => {
             let mut fields: Vec<Field> = Vec::new();
             let mut cols: Vec<ArrayRef> = Vec::new();
-            for c in &table.columns {
+            for c in &kept {
                 let a = c.to_arrow();
                 fields.push(Field::new(c.name(), a.data_type().clone(), true));
                 cols.push(a);

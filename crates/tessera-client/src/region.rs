@@ -261,6 +261,25 @@ fn finish(mut polys: Vec<Polygon>, crs: Crs, path: &Path) -> Result<Vec<Polygon>
 
 /// The CRS of a `.prj` (ESRI WKT1): WGS84 geographic, WGS84 UTM zones, Web Mercator.
 pub fn prj_crs(wkt: &str) -> Option<Crs> {
+    // A whole WKT definition: balanced brackets, ending with the outermost one (a
+    // truncated file is not guessed at).
+    let t = wkt.trim();
+    let mut depth = 0i64;
+    for c in t.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    if depth != 0 || !t.ends_with(']') {
+        return None;
+    }
     let up = wkt.to_ascii_uppercase();
     if !up.contains("WGS_1984") && !up.contains("WGS 84") && !up.contains("WGS84") {
         return None;
@@ -364,6 +383,13 @@ mod tests {
             prj_crs("PROJCS[\"OSGB 1936 / British National Grid\"]"),
             None
         );
+        // Truncated definitions are refused, not guessed at.
+        assert_eq!(
+            prj_crs("PROJCS[\"WGS_1984_UTM_Zone_31N\",GEOGCS[\"GCS_WGS_1984\""),
+            None
+        );
+        assert_eq!(prj_crs("PROJCS[\"WGS_1984_UTM_Zone_31N\",GEOGCS["), None);
+        assert_eq!(prj_crs("GEOGCS[\"GCS_WGS_1984\"]]"), None);
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct RegistrySource {
     /// A directory holding `manifest.parquet` and `landmasks.parquet` to use instead of
     /// the mirror's (never refreshed).
     pub registry_dir: Option<PathBuf>,
+    /// Make no request: use the cached registries as they are, or fail.
+    pub offline: bool,
 }
 
 /// How a registry file was obtained.
@@ -71,7 +73,13 @@ pub struct Registry {
 }
 
 /// Fetches `key` into the cache (or refreshes it); returns the local file.
-async fn cached(mirror: &Mirror, key: &str, cache: &Path) -> Result<(PathBuf, Freshness)> {
+async fn cached(
+    mirror: &Mirror,
+    key: &str,
+    cache: &Path,
+    cap: u64,
+    offline: bool,
+) -> Result<(PathBuf, Freshness)> {
     if let MirrorRoot::Local(_) = mirror.root {
         let p = mirror.root.local_path(key).unwrap_or_default();
         return if p.is_file() {
@@ -82,15 +90,26 @@ async fn cached(mirror: &Mirror, key: &str, cache: &Path) -> Result<(PathBuf, Fr
             })
         };
     }
-    let path = cache.join(mirror.root.slug()).join(key);
+    let path =
+        tessera_formats::safe_fs::join_under(cache, &format!("{}/{key}", mirror.root.slug()))
+            .map_err(|e| ClientError::io(cache, e))?;
     let url = mirror.root.locate(key);
-    let have = std::fs::metadata(&path)
+    let have = std::fs::symlink_metadata(&path)
         .ok()
         .filter(|m| m.is_file())
         .and_then(|m| m.modified().ok());
+    if offline {
+        return match have {
+            Some(_) => Ok((path, Freshness::Local)),
+            None => Err(ClientError::Usage(format!(
+                "offline, and no cached copy of {url} in {}; run once without --offline (or pass --registry-dir)",
+                cache.display()
+            ))),
+        };
+    }
     let result = mirror
         .http
-        .fetch(&url, |r| match have {
+        .fetch(&url, cap, |r| match have {
             Some(t) => r.header(
                 reqwest::header::IF_MODIFIED_SINCE,
                 httpdate::fmt_http_date(t),
@@ -118,11 +137,11 @@ async fn cached(mirror: &Mirror, key: &str, cache: &Path) -> Result<(PathBuf, Fr
         }
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
+    tessera_formats::safe_fs::ensure_dir(cache, dir).map_err(|e| ClientError::io(dir, e))?;
     tessera_formats::atomic::write_atomic(&path, |w| std::io::Write::write_all(w, &body))
         .map_err(|e| ClientError::io(&path, e))?;
     let stamp = modified.unwrap_or_else(SystemTime::now);
-    if let Ok(f) = std::fs::File::options().write(true).open(&path) {
+    if let Ok(f) = tessera_formats::safe_fs::open_rw_nofollow(&path) {
         let _ = f.set_modified(stamp);
     }
     Ok((path, Freshness::Downloaded))
@@ -153,8 +172,17 @@ impl Registry {
             )
         } else {
             let cache = cache_dir(source.cache_dir.as_deref());
-            let (m, f) = match cached(mirror, &keys::manifest(&npy_dir), &cache).await {
+            let (m, f) = match cached(
+                mirror,
+                &keys::manifest(&npy_dir),
+                &cache,
+                crate::mirror::MAX_MANIFEST_BYTES,
+                source.offline,
+            )
+            .await
+            {
                 Ok(v) => v,
+                Err(e @ ClientError::Usage(_)) => return Err(e),
                 Err(ClientError::NotFound { url }) => {
                     return Err(ClientError::Usage(format!(
                         "dataset {} {} has no manifest at {url}; check --dataset-version/--dataset-variant and --mirror",
@@ -171,6 +199,8 @@ impl Registry {
                 mirror,
                 &keys::landmasks_registry(dataset.landmask_dir()),
                 &cache,
+                crate::mirror::MAX_LANDMASK_TABLE_BYTES,
+                source.offline,
             )
             .await;
             (m, f, Some(l))

@@ -296,16 +296,30 @@ pub async fn sample_remote(
         let (tile, idx, ekey, skey, eh, sh) = h?;
         let georef = TileGeoref::of_tile(tile);
         let (ht, wd) = (georef.height, georef.width);
+        // Every header field used for indexing is checked against the tile geometry, the
+        // band count of the output (shared by all tiles) and the registry's object sizes, so
+        // a hostile header can only fail its own tile, never move another tile's values.
         if eh.shape.len() != 3
             || eh.shape[..2] != [ht, wd]
+            || eh.shape[2] != out.bands
             || eh.dtype.descr() != "|i1"
             || eh.fortran_order
         {
             return Err(ClientError::Format(format!(
-                "{ekey}: {} {:?} does not match the tile geometry {ht}x{wd}x128",
+                "tile {tile}: {ekey} holds {} {:?}, not the {ht}x{wd}x{} int8 array of its tile geometry; the mirror's copy is damaged or not a TESSERA tile",
                 eh.dtype.descr(),
-                eh.shape
+                eh.shape,
+                out.bands
             )));
+        }
+        let sizes = covered.get(&tile).map(|e| (e.grid_size, e.scales_size));
+        if let Some((grid_size, _)) = sizes {
+            let want = eh.data_offset as u64 + eh.inner_len(0).unwrap_or(u64::MAX);
+            if grid_size >= 0 && want != grid_size as u64 {
+                return Err(ClientError::Format(format!(
+                    "tile {tile}: the header of {ekey} describes {want} bytes but the registry lists {grid_size}; the mirror's copy is damaged"
+                )));
+            }
         }
         let per_band = match sh.shape.as_slice() {
             [a, b] if [*a, *b] == [ht, wd] => false,
@@ -317,11 +331,19 @@ pub async fn sample_remote(
                 )));
             }
         };
-        if sh.dtype.descr() != "<f4" {
+        if sh.dtype.descr() != "<f4" || sh.fortran_order {
             return Err(ClientError::Format(format!(
-                "{skey}: scales dtype {} is not <f4",
+                "tile {tile}: {skey} has dtype {} (expected C-ordered <f4)",
                 sh.dtype.descr()
             )));
+        }
+        if let Some((_, Some(scales_size))) = sizes {
+            let want = sh.data_offset as u64 + sh.inner_len(0).unwrap_or(u64::MAX);
+            if scales_size >= 0 && want != scales_size as u64 {
+                return Err(ClientError::Format(format!(
+                    "tile {tile}: the header of {skey} describes {want} bytes but the registry lists {scales_size}; the mirror's copy is damaged"
+                )));
+            }
         }
         let _ = per_band;
         let mut points = Vec::new();

@@ -548,6 +548,30 @@ pub mod keys {
     }
 }
 
+/// One identity for the two published routes to the same objects: a root on the direct
+/// bucket route is named by its gateway equivalent (cache keys, store identity); any other
+/// root is returned unchanged (without a trailing `/`).
+pub fn canonical_root(root: &str) -> String {
+    let r = root.trim_end_matches('/');
+    match r.strip_prefix(DIRECT_S3_MIRROR) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{DEFAULT_MIRROR}{rest}"),
+        _ => r.to_string(),
+    }
+}
+
+/// The root that Zarr stores are read from for a mirror root: the direct bucket route for
+/// the published gateway (the gateway drops requests under region reads; geotessera 0.11
+/// reads stores from the bucket too), unless `via_gateway`; any other mirror as it is.
+pub fn zarr_read_root(root: &str, via_gateway: bool) -> String {
+    let r = root.trim_end_matches('/');
+    match r.strip_prefix(DEFAULT_MIRROR) {
+        Some(rest) if !via_gateway && (rest.is_empty() || rest.starts_with('/')) => {
+            format!("{DIRECT_S3_MIRROR}{rest}")
+        }
+        _ => r.to_string(),
+    }
+}
+
 /// Joins a mirror root (URL or path, with or without trailing `/`) and a key.
 pub fn join_url(root: &str, key: &str) -> String {
     format!(
@@ -560,6 +584,35 @@ pub fn join_url(root: &str, key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_routes_share_one_identity() {
+        let direct = format!("{DIRECT_S3_MIRROR}/zarr/v1.1");
+        assert_eq!(
+            canonical_root(&direct),
+            format!("{DEFAULT_MIRROR}/zarr/v1.1")
+        );
+        assert_eq!(canonical_root(DEFAULT_MIRROR), DEFAULT_MIRROR);
+        assert_eq!(
+            canonical_root("http://127.0.0.1:8000/"),
+            "http://127.0.0.1:8000"
+        );
+        assert_eq!(zarr_read_root(DEFAULT_MIRROR, false), DIRECT_S3_MIRROR);
+        assert_eq!(zarr_read_root(DEFAULT_MIRROR, true), DEFAULT_MIRROR);
+        assert_eq!(
+            zarr_read_root("http://127.0.0.1:8000", false),
+            "http://127.0.0.1:8000"
+        );
+        assert_eq!(
+            canonical_root(&zarr_read_root(DEFAULT_MIRROR, false)),
+            DEFAULT_MIRROR
+        );
+        // Another path under the same host is not the published tree.
+        assert_eq!(
+            canonical_root(&format!("{DIRECT_S3_MIRROR}x")),
+            format!("{DIRECT_S3_MIRROR}x")
+        );
+    }
 
     #[test]
     fn versions() {

@@ -9,6 +9,7 @@ pub mod geotiff;
 pub(crate) mod guard;
 pub mod manifest;
 pub mod npy;
+pub mod safe_fs;
 pub mod zarr;
 
 pub use dtype::{DType, Element};

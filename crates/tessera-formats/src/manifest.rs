@@ -603,6 +603,12 @@ fn read_manifest_inner<R: ChunkReader + 'static>(
                 sel.invalid += 1;
                 continue;
             };
+            // A size is a byte count: a negative one (or a year outside i32) is a broken row.
+            let ss = scales.as_ref().and_then(|s| s.i64(i));
+            if gs < 0 || ss.is_some_and(|v| v < 0) || i32::try_from(y).is_err() {
+                sel.invalid += 1;
+                continue;
+            }
             let y = y as i32;
             if q.year.is_some_and(|want| want != y) {
                 continue;
@@ -632,7 +638,7 @@ fn read_manifest_inner<R: ChunkReader + 'static>(
                 year: y,
                 tile,
                 grid_size: gs,
-                scales_size: scales.as_ref().and_then(|s| s.i64(i)),
+                scales_size: ss,
                 paths: match (&gpaths, &spaths) {
                     (Some(g), Some(s)) => Some((
                         g.get(i).unwrap_or("").to_string(),

@@ -562,6 +562,23 @@ impl Sharding {
     }
 }
 
+/// Most dimensions an array may have (the embeddings have 4).
+pub const MAX_RANK: usize = 8;
+/// Largest array dimension accepted (a UTM zone is under 10^6 pixels on a side).
+pub const MAX_DIM: u64 = 1 << 32;
+/// Most elements in one chunk or shard (a published shard has 2^31).
+pub const MAX_SHARD_ELEMS: u64 = 1 << 36;
+/// Largest decoded inner (or unsharded) chunk, in bytes: what one chunk may cost in memory.
+pub const MAX_CHUNK_BYTES: u64 = 64 << 20;
+/// Most inner chunks per shard (so a shard index is at most 16 MiB).
+pub const MAX_INNER_PER_SHARD: u64 = 1 << 20;
+/// Largest encoded inner chunk accepted from a shard index, in bytes.
+pub const MAX_ENCODED_CHUNK_BYTES: u64 = 2 * MAX_CHUNK_BYTES + (1 << 16);
+
+fn checked_product(v: &[u64]) -> Option<u64> {
+    v.iter().try_fold(1u64, |a, &b| a.checked_mul(b))
+}
+
 /// One array's metadata, as far as reading needs it.
 #[derive(Debug, Clone)]
 pub struct ArrayMeta {
@@ -637,11 +654,30 @@ impl ArrayMeta {
         if chunk.len() != shape.len() || chunk.contains(&0) {
             return Err(bad("chunk shape does not match the array's rank".into()));
         }
+        if shape.is_empty() || shape.len() > MAX_RANK {
+            return Err(bad(format!(
+                "rank {} is not supported (1 to {MAX_RANK})",
+                shape.len()
+            )));
+        }
+        if let Some(d) = shape.iter().find(|&&d| d > MAX_DIM) {
+            return Err(bad(format!(
+                "a dimension of {d} is larger than any TESSERA store has (at most {MAX_DIM})"
+            )));
+        }
         let separator = match doc["chunk_key_encoding"]["name"].as_str() {
-            Some("default") => doc["chunk_key_encoding"]["configuration"]["separator"]
-                .as_str()
-                .unwrap_or("/")
-                .to_string(),
+            Some("default") => {
+                let sep = &doc["chunk_key_encoding"]["configuration"]["separator"];
+                match sep.as_str() {
+                    None if sep.is_null() => "/".to_string(),
+                    Some(s @ ("/" | ".")) => s.to_string(),
+                    _ => {
+                        return Err(bad(format!(
+                            "chunk key separator {sep} is not allowed (the Zarr v3 spec allows only \"/\" and \".\")"
+                        )));
+                    }
+                }
+            }
             other => {
                 return Err(bad(format!(
                     "chunk key encoding {other:?} is not supported (expected 'default')"
@@ -695,6 +731,30 @@ impl ArrayMeta {
         } else {
             (None, Some(Chain::parse(&doc["codecs"], path)?))
         };
+        // Bounds that keep every later size computation in range: chunks decode into
+        // memory, shard indexes are read whole, and the shard grid is walked.
+        let chunk_elems = checked_product(&chunk).filter(|&n| n <= MAX_SHARD_ELEMS);
+        let Some(_) = chunk_elems else {
+            return Err(bad(format!(
+                "chunk shape {chunk:?} has more than {MAX_SHARD_ELEMS} elements"
+            )));
+        };
+        let inner_shape = sharding.as_ref().map_or(&chunk, |s| &s.inner);
+        let inner_bytes = checked_product(inner_shape)
+            .and_then(|n| n.checked_mul(dtype.size() as u64))
+            .filter(|&n| n <= MAX_CHUNK_BYTES);
+        if inner_bytes.is_none() {
+            return Err(bad(format!(
+                "chunks of {inner_shape:?} {dtype_s} are larger than {MAX_CHUNK_BYTES} bytes"
+            )));
+        }
+        if let Some(sh) = &sharding
+            && checked_product(&sh.grid(&chunk)).is_none_or(|n| n > MAX_INNER_PER_SHARD)
+        {
+            return Err(bad(format!(
+                "more than {MAX_INNER_PER_SHARD} inner chunks per shard"
+            )));
+        }
         let dims = doc["dimension_names"]
             .as_array()
             .map(|a| {
@@ -800,6 +860,11 @@ impl ShardIndex {
             if off == EMPTY && nb == EMPTY {
                 entries.push((EMPTY, EMPTY));
                 continue;
+            }
+            if nb > MAX_ENCODED_CHUNK_BYTES || off.checked_add(nb + 8).is_none() {
+                return Err(bad(format!(
+                    "chunk range {off}+{nb} is not a plausible chunk (at most {MAX_ENCODED_CHUNK_BYTES} bytes)"
+                )));
             }
             if let Some(total) = shard_len
                 && off.checked_add(nb).is_none_or(|end| end > total)

@@ -24,7 +24,21 @@ pub fn mirror(g: &GlobalArgs) -> anyhow::Result<Mirror> {
         None => MirrorRoot::from_env_or_default(),
     }
     .map_err(cli_err)?;
-    Mirror::new(root).map_err(cli_err)
+    Mirror::with_config(root, http_config(g)).map_err(cli_err)
+}
+
+/// The HTTP guards of the global options.
+pub fn http_config(g: &GlobalArgs) -> tessera_client::mirror::HttpConfig {
+    let started = std::time::Instant::now();
+    tessera_client::mirror::HttpConfig {
+        stall_window: (g.stall_timeout > 0)
+            .then(|| std::time::Duration::from_secs(g.stall_timeout)),
+        deadline: g
+            .deadline
+            .map(|s| started + std::time::Duration::from_secs(s)),
+        follow_any_redirect: g.follow_redirects,
+        ..Default::default()
+    }
 }
 
 /// A runtime for the async client.
@@ -59,13 +73,26 @@ pub fn registry(
     g: &GlobalArgs,
     registry_dir: Option<&std::path::Path>,
 ) -> anyhow::Result<Registry> {
+    registry_with(rt, m, d, g, registry_dir, false)
+}
+
+/// [`registry`], with `offline` making no request (cached registries only).
+pub fn registry_with(
+    rt: &Runtime,
+    m: &Mirror,
+    d: &DatasetRef,
+    g: &GlobalArgs,
+    registry_dir: Option<&std::path::Path>,
+    offline: bool,
+) -> anyhow::Result<Registry> {
     let src = RegistrySource {
         cache_dir: g.cache_dir.clone(),
         registry_dir: registry_dir.map(std::path::Path::to_path_buf),
+        offline,
     };
     let r = rt.block_on(Registry::open(m, d, &src)).map_err(cli_err)?;
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", tessera_client::mirror::sanitize(w));
     }
     Ok(r)
 }

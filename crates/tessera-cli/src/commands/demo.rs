@@ -88,6 +88,10 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         cache_dir: Some(w.join("cache")),
         verbose: false,
         quiet: true,
+        stall_timeout: 30,
+        deadline: None,
+        follow_redirects: false,
+        via_gateway: false,
     };
     let da = DownloadArgs {
         output: Some(out.clone()),
@@ -153,6 +157,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             &RegistrySource {
                 cache_dir: Some(w.join("cache")),
                 registry_dir: None,
+                offline: false,
             },
         ))
         .map_err(cli_err)?;

@@ -233,13 +233,13 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
-        let r = rt.block_on(download_all(&m, items, opts, progress.clone()));
+        let r = rt.block_on(download_all(&m, &out, items, opts, progress.clone()));
         stop.store(true, Ordering::Relaxed);
         r
     });
     bar.finish_and_clear();
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", tessera_client::mirror::sanitize(w));
     }
     // Which tiles are complete.
     let failed: std::collections::HashSet<PathBuf> = report
@@ -284,7 +284,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
                 let p = geotiff_path(&out, e.year, e.tile);
                 let (ep, sp, lp) = npy_paths(&out, e.year, e.tile);
                 let r = EmbeddingTile::open(e.tile, e.year, &ep, &sp, Some(&lp))
-                    .and_then(|t| export_tile(&t, &p, &opts))
+                    .and_then(|t| export_tile(&t, &out, &p, &opts))
                     .map(|n| (p.clone(), n))
                     .map_err(|err| format!("{}: {err}", p.display()));
                 ebar.inc(1);

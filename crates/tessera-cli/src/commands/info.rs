@@ -131,7 +131,7 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
 fn tiles(a: &InfoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let (found, warnings) = discover(dir).map_err(cli_err)?;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", tessera_client::mirror::sanitize(w));
     }
     if found.is_empty() {
         return Err(anyhow::anyhow!("no tiles found in {}", dir.display()));

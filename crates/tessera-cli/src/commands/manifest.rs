@@ -64,7 +64,7 @@ pub fn run(a: &ManifestArgs) -> anyhow::Result<()> {
             .collect();
         println!(
             "{}",
-            json!({"count": sel.entries.len(), "bytes": bytes, "years": sel.years(), "tiles": tiles})
+            json!({"count": sel.entries.len(), "bytes": bytes, "years": sel.years(), "invalid": sel.invalid, "duplicates": sel.duplicates, "tiles": tiles})
         );
     } else {
         for e in &sel.entries {

@@ -17,7 +17,7 @@ use tessera_core::dataset::keys;
 use tessera_core::{Format, FormatChoice, TileId};
 
 use crate::cli::{GlobalArgs, SampleArgs};
-use crate::commands::common::{cli_err, dataset, human, mirror, registry, runtime};
+use crate::commands::common::{cli_err, dataset, human, mirror, registry_with, runtime};
 use crate::exit::usage;
 
 pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
@@ -58,7 +58,8 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     preflight(out_dir).map_err(cli_err)?;
     let m = mirror(g)?;
     let rt = runtime()?;
-    let reg = registry(&rt, &m, &ds, g, None)?;
+    let offline = a.offline && a.tiles.is_some();
+    let reg = registry_with(&rt, &m, &ds, g, None, offline)?;
     let start = Instant::now();
     let (lon, lat) = (&table.lon, &table.lat);
     let samples: Samples = match (&a.tiles, &m.root) {
@@ -118,6 +119,7 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 }
                 let report = rt.block_on(download_all(
                     &m,
+                    dir,
                     items,
                     DownloadOptions {
                         jobs: 8,

@@ -51,6 +51,7 @@ fn zarr_options(g: &GlobalArgs, concurrency: usize) -> ZarrOptions {
     ZarrOptions {
         cache_dir: Some(cache_dir(g.cache_dir.as_deref())),
         concurrency,
+        http: crate::commands::common::http_config(g),
         ..Default::default()
     }
 }
@@ -76,7 +77,10 @@ fn resolve_store(
         }
     };
     let m = mirror(g)?;
-    let location = m.root.locate(&keys::zarr_store(&dir));
+    let location = tessera_core::dataset::zarr_read_root(
+        &m.root.locate(&keys::zarr_store(&dir)),
+        g.via_gateway,
+    );
     let ds = DatasetRef::resolve(
         &d.dataset_version,
         d.dataset_variant.as_deref(),
@@ -276,6 +280,7 @@ fn build(a: &ZarrBuildArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             }
             let report = rt.block_on(download_all(
                 &m,
+                &work,
                 items,
                 DownloadOptions::default(),
                 Arc::new(DownloadProgress::default()),
@@ -321,7 +326,7 @@ fn build(a: &ZarrBuildArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let rep = result.map_err(cli_err)?;
     for w in &rep.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", tessera_client::mirror::sanitize(w));
     }
     let mbps = rep.bytes_in as f64 / 1e6 / rep.seconds.max(1e-9);
     if a.json {
@@ -376,6 +381,10 @@ pub fn build_synth_store(
         cache_dir: None,
         verbose: false,
         quiet: true,
+        stall_timeout: 30,
+        deadline: None,
+        follow_redirects: false,
+        via_gateway: false,
     };
     let m = mirror(&g)?;
     let rt = runtime()?;
@@ -913,11 +922,12 @@ pub fn info(a: &InfoArgs, g: &GlobalArgs, location: &str) -> anyhow::Result<()> 
     }
     println!("Store:        {location}");
     println!("Years:        {:?}", store.years());
+    let clean = tessera_client::mirror::sanitize;
     println!(
         "Model:        {}",
-        store.root_attrs["geoemb:model"].as_str().unwrap_or("?")
+        clean(store.root_attrs["geoemb:model"].as_str().unwrap_or("?"))
     );
-    println!("Build:        {}", store.build_version());
+    println!("Build:        {}", clean(&store.build_version()));
     println!(
         "Landmask:     {}",
         if store.root_attrs["geoemb:landmask"].as_bool() == Some(false) {

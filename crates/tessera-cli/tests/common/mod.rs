@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests of the `tessera` binary against `tessera mirror serve`.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -184,4 +186,39 @@ pub fn link_tree(src: &Path, dst: &Path) {
             std::fs::hard_link(&from, &to).unwrap();
         }
     }
+}
+
+/// Runs the binary, polling its anonymous resident memory (heap, not mapped files);
+/// returns (exit code, peak RssAnon in MiB, stderr).
+pub fn peak_anon_mib(args: &[&str]) -> (i32, u64, String) {
+    peak_anon_mib_env(args, &[])
+}
+
+/// [`peak_anon_mib`] with extra environment variables.
+pub fn peak_anon_mib_env(args: &[&str], env: &[(&str, &str)]) -> (i32, u64, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .env_remove("TESSERA_MIRROR")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if let Ok(text) = std::fs::read_to_string(&status) {
+            for line in text.lines().filter(|l| l.starts_with("RssAnon:")) {
+                let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (code, peak_kib / 1024, err)
 }

@@ -356,7 +356,7 @@ pub fn write_metadata(out: &Path, plan: &Plan, opts: &BuildOptions) -> Result<us
             continue;
         }
         if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| ClientError::io(d, e))?;
+            tessera_formats::safe_fs::ensure_dir(out, d).map_err(|e| ClientError::io(d, e))?;
         }
         tessera_formats::atomic::write_atomic(&p, |w| w.write_all(&bytes))
             .map_err(|e| ClientError::io(&p, e))?;
@@ -537,7 +537,7 @@ fn write_unit(
     let (top, left) = (u.sr as i64 * s, u.sc as i64 * s);
     let mk = |p: &Path| -> Result<(tempfile::NamedTempFile, PathBuf)> {
         let dir = p.parent().expect("parent");
-        std::fs::create_dir_all(dir).map_err(|e| ClientError::io(dir, e))?;
+        tessera_formats::safe_fs::ensure_dir(out, dir).map_err(|e| ClientError::io(dir, e))?;
         let name = p.file_name().expect("name").to_string_lossy().into_owned();
         let f = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp-"))

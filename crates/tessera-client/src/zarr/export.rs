@@ -80,6 +80,7 @@ pub async fn export_zones(
         Ordering::Relaxed,
     );
     std::fs::create_dir_all(out).map_err(|e| ClientError::io(out, e))?;
+    tessera_formats::atomic::reap_stale_temps(out);
     let mut files = Vec::new();
     for (w, t, bands) in plans {
         let path = zone_file(out, year, w.zone);
@@ -101,7 +102,19 @@ async fn export_one(
     progress: &ExportProgress,
 ) -> Result<u64> {
     let zone = store.zone(w.zone).expect("zone");
-    let nb_read = zone.depth_array(opts.depth)?.shape[1];
+    let emb_meta = zone.depth_array(opts.depth)?;
+    let nb_read = emb_meta.shape[1];
+    // A block fetches whole inner chunks: a store whose chunks are much larger than the
+    // published 32x32 would overrun the budget, so refuse it up front.
+    let chunk_bytes = (emb_meta.inner_bytes() + zone.scales.inner_bytes()) as u64;
+    if chunk_bytes.saturating_mul(16) > opts.memory {
+        return Err(ClientError::Usage(format!(
+            "{}: inner chunks of {} bytes do not fit a memory budget of {} MB; raise --memory-mb",
+            store.location(),
+            chunk_bytes,
+            opts.memory >> 20
+        )));
+    }
     let mut spec = GeoTiffSpec::new(
         w.width() as u32,
         w.height() as u32,

@@ -29,6 +29,11 @@ use crate::mirror::{Mirror, MirrorRoot, Span};
 pub use points::{Probe, Status};
 pub use region::{Block, RegionWindow};
 
+/// Most entries of a zone's `time` axis (one per year).
+pub const MAX_TIME_ENTRIES: u64 = 1000;
+/// Most requests spent reading one coordinate array.
+pub const MAX_COORD_CHUNKS: u64 = 64;
+
 /// How to read a store.
 #[derive(Debug, Clone)]
 pub struct ZarrOptions {
@@ -41,6 +46,8 @@ pub struct ZarrOptions {
     pub max_gap: u64,
     /// Largest single range request (bytes).
     pub max_request: u64,
+    /// Stall, deadline and redirect guards of the HTTP client.
+    pub http: crate::mirror::HttpConfig,
 }
 
 impl Default for ZarrOptions {
@@ -50,6 +57,7 @@ impl Default for ZarrOptions {
             concurrency: 16,
             max_gap: 32 * 1024,
             max_request: 32 << 20,
+            http: crate::mirror::HttpConfig::default(),
         }
     }
 }
@@ -179,14 +187,17 @@ impl ZarrStore {
             ClientError::Usage(m) => ClientError::Usage(m.replace("mirror", "store")),
             other => other,
         })?;
-        let mirror = Mirror::new(root)?;
+        let mirror = Mirror::with_config(root, opts.http)?;
         Self::open_with(mirror, location, opts).await
     }
 
     /// Opens a store through an existing mirror client.
     pub async fn open_with(mirror: Mirror, location: &str, opts: ZarrOptions) -> Result<ZarrStore> {
         let stats = IoStats::default();
-        let body = match mirror.get("zarr.json").await {
+        let body = match mirror
+            .get("zarr.json", crate::mirror::MAX_METADATA_BYTES)
+            .await
+        {
             Ok(b) => b,
             Err(ClientError::NotFound { url }) => {
                 return Err(ClientError::Usage(format!(
@@ -377,11 +388,18 @@ impl ZarrStore {
                 "{path}: a sharded coordinate array is not supported"
             ))
         })?;
+        if len > MAX_TIME_ENTRIES || len.div_ceil(per) > MAX_COORD_CHUNKS {
+            return Err(ClientError::Format(format!(
+                "{}/{path}: a time axis of {len} entries in chunks of {per} (at most {MAX_TIME_ENTRIES} entries in {MAX_COORD_CHUNKS} chunks); not a TESSERA store",
+                self.location
+            )));
+        }
         let mut out = Vec::with_capacity(len as usize);
         for c in 0..len.div_ceil(per) {
             let key = format!("{path}/{}", meta.chunk_key(&[c]));
             let n = per.min(len - c * per) as usize;
-            match self.mirror.get(&key).await {
+            let cap = 2 * per * meta.dtype.size() as u64 + (64 << 10);
+            match self.mirror.get(&key, cap).await {
                 Ok(b) => {
                     self.stats.add(b.len());
                     let raw = chain
@@ -421,12 +439,14 @@ impl ZarrStore {
     }
 
     fn disk_path(&self, key: &str) -> Option<PathBuf> {
-        self.disk_dir.as_ref().map(|d| d.join(format!("{key}.idx")))
+        let d = self.disk_dir.as_ref()?;
+        tessera_formats::safe_fs::join_under(d, &format!("{key}.idx")).ok()
     }
 
     fn load_disk_index(&self, key: &str, meta: &ArrayMeta) -> Option<ShardEntry> {
         let p = self.disk_path(key)?;
-        let b = std::fs::read(&p).ok()?;
+        let cap = meta.index_len() + 4096;
+        let b = tessera_formats::safe_fs::read_capped_nofollow(&p, cap).ok()?;
         let rest = b.strip_prefix(b"TZIX1\n")?;
         let nl = rest.iter().position(|&c| c == b'\n')?;
         let etag = std::str::from_utf8(&rest[..nl]).ok()?.to_string();
@@ -446,8 +466,10 @@ impl ZarrStore {
         if etag.contains('\n') {
             return;
         }
-        let Some(dir) = p.parent() else { return };
-        if std::fs::create_dir_all(dir).is_err() {
+        let (Some(dir), Some(root)) = (p.parent(), self.disk_dir.as_ref()) else {
+            return;
+        };
+        if tessera_formats::safe_fs::ensure_dir(root, dir).is_err() {
             return;
         }
         let _ = tessera_formats::atomic::write_atomic(&p, |w| {
@@ -768,6 +790,18 @@ fn parse_zone(
     }
     if emb.chunk[1] != emb.shape[1] || emb.chunk[2..] != scales.chunk[1..] {
         return Err(bad("embeddings and scales shards differ".into()));
+    }
+    if emb.shape[1] == 0 || emb.shape[1] > 1024 {
+        return Err(bad(format!(
+            "embeddings with {} bands (TESSERA stores have 128)",
+            emb.shape[1]
+        )));
+    }
+    if emb.shape[0] > MAX_TIME_ENTRIES {
+        return Err(bad(format!(
+            "{} years on the time axis (at most {MAX_TIME_ENTRIES})",
+            emb.shape[0]
+        )));
     }
     let (h, w) = (emb.shape[2], emb.shape[3]);
     let mut depths = Vec::new();
