@@ -383,11 +383,18 @@ pub struct ServeArgs {
     /// Address to listen on (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: std::net::SocketAddr,
-    /// A fault rule PATTERN:ACTION[,OPTION...] (repeatable), e.g. 'npy/**:status=503,times=2',
-    /// '**:latency=200', '**/*.npy:truncate=0.5,p=0.2', '**:flip,times=1', '**:reset=0.5',
-    /// '**:status=429,retry-after=1'. Options: times=N, after=N, p=P.
+    /// A fault rule PATTERN:ACTION[,OPTION...] (repeatable, at most 64). PATTERN is a glob
+    /// on the key (* within a segment, ** across, ? one character). ACTION: status=CODE
+    /// (400-599, option retry-after=S), latency=MS (at most 300000), truncate=F, reset=F
+    /// (after that fraction of the body), flip (one byte), rate=BYTES_PER_S (suffixes k, m,
+    /// g; 1 to 100g). Options: times=N, after=N, p=P. E.g. 'npy/**:status=503,times=2',
+    /// '**:latency=200', '**/*.npy:truncate=0.5,p=0.2', '**:rate=2m'. Enables --admin.
     #[arg(long = "fault", value_name = "RULE")]
     pub faults: Vec<String>,
+    /// Serve the admin endpoints /_tessera/stats (GET), /_tessera/reset (POST) and
+    /// /_tessera/faults (GET; PUT or POST the rules, one a line) to loopback clients.
+    #[arg(long)]
+    pub admin: bool,
     /// Seed of the probabilistic fault decisions.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -4,11 +4,15 @@
 
 #![warn(missing_docs)]
 
+pub mod admin;
+mod body;
+pub mod conn;
 pub mod faults;
 pub mod mirror;
 pub mod objects;
+pub mod stats;
 
+pub use conn::serve;
 pub use faults::{FaultAction, FaultParseError, FaultRule, Faults, glob_match};
-pub use mirror::{
-    KeyStats, MirrorServer, ServerConfig, ServerError, ServerHandle, Stats, bind, serve,
-};
+pub use mirror::{Limits, MirrorServer, ServerConfig, ServerError, ServerHandle, bind};
+pub use stats::{KeyStats, OTHER_KEYS, Stats};

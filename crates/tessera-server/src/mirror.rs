@@ -2,30 +2,27 @@
 //! HEAD, Range including suffix ranges, Content-Length, ETag, Last-Modified and
 //! conditional requests, CRC64NVMe on request, 404 for missing keys, 403 without a
 //! User-Agent), with seeded fault injection and request statistics for tests.
+//! Connections are handled in [`crate::conn`], the `/_tessera/` endpoints in
+//! [`crate::admin`].
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use serde_json::json;
+use hyper::body::Incoming;
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
-use crate::faults::{Decision, FaultRule, Faults};
-use crate::objects::{KeyError, Lookup, MetaCache, ObjectMeta, percent_decode};
+use crate::body::file_body;
+pub(crate) use crate::body::{Body, full, s3_error};
+use crate::faults::{Decision, FaultRule, Faults, MAX_LATENCY};
+use crate::objects::{KeyError, Lookup, MetaCache, percent_decode};
+use crate::stats::{Stats, StatsTable};
 
 /// Errors starting the server.
 #[derive(Debug, Error)]
@@ -46,6 +43,38 @@ pub enum ServerError {
     /// The runtime could not start.
     #[error("cannot start the server: {0}")]
     Runtime(std::io::Error),
+    /// More fault rules than the server holds.
+    #[error("{0} fault rules given; at most {max} are allowed", max = crate::faults::MAX_RULES)]
+    TooManyFaults(usize),
+}
+
+/// Resource limits of the server; the defaults suit a test or LAN mirror.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, counted from when the server starts
+    /// waiting for them; it also closes keep-alive connections left idle that long.
+    pub header_read_timeout: Duration,
+    /// A connection whose peer accepts no bytes of a response for this long is closed.
+    pub idle_timeout: Duration,
+    /// Distinct keys in the statistics; further keys are summed under
+    /// [`crate::stats::OTHER_KEYS`].
+    pub max_stat_keys: usize,
+    /// The largest request body of an admin endpoint (413 beyond).
+    pub max_admin_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 512,
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_stat_keys: 10_000,
+            max_admin_body: 1 << 20,
+        }
+    }
 }
 
 /// How to serve.
@@ -63,10 +92,15 @@ pub struct ServerConfig {
     pub require_user_agent: bool,
     /// Print one line per request on stderr.
     pub log: bool,
+    /// Serve the admin endpoints under `/_tessera/` (stats, reset, faults). They are also
+    /// served whenever `faults` is not empty; otherwise those paths are plain keys.
+    pub admin: bool,
+    /// Resource limits.
+    pub limits: Limits,
 }
 
 impl ServerConfig {
-    /// Serves `root` on 127.0.0.1 with an ephemeral port, no faults.
+    /// Serves `root` on 127.0.0.1 with an ephemeral port, no faults, no admin endpoints.
     pub fn new(root: impl Into<PathBuf>) -> ServerConfig {
         ServerConfig {
             root: root.into(),
@@ -75,94 +109,29 @@ impl ServerConfig {
             seed: 0,
             require_user_agent: true,
             log: false,
+            admin: false,
+            limits: Limits::default(),
         }
     }
-}
 
-/// Per-key request statistics.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyStats {
-    /// Requests (GET and HEAD).
-    pub requests: u64,
-    /// Ranged GETs.
-    pub ranges: u64,
-    /// Body bytes sent.
-    pub bytes: u64,
-}
-
-/// Statistics since start (or the last reset).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Requests (GET and HEAD, all statuses).
-    pub requests: u64,
-    /// Body bytes sent.
-    pub bytes: u64,
-    /// By key.
-    pub by_key: BTreeMap<String, KeyStats>,
-}
-
-impl Stats {
-    fn to_json(&self) -> serde_json::Value {
-        let keys: serde_json::Map<String, serde_json::Value> = self
-            .by_key
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    json!({"requests": v.requests, "ranges": v.ranges, "bytes": v.bytes}),
-                )
-            })
-            .collect();
-        json!({"requests": self.requests, "bytes": self.bytes, "by_key": keys})
+    /// Whether the admin endpoints are served: asked for, or needed to steer the faults.
+    pub fn admin_enabled(&self) -> bool {
+        self.admin || !self.faults.is_empty()
     }
 }
-
-struct State {
-    faults: Faults,
-    meta: MetaCache,
-    stats: Mutex<Stats>,
-    require_user_agent: bool,
-    log: bool,
-}
-
-impl State {
-    fn count(&self, key: &str, range: bool) {
-        let mut s = self.stats.lock().expect("stats");
-        s.requests += 1;
-        let k = s.by_key.entry(key.to_string()).or_default();
-        k.requests += 1;
-        k.ranges += u64::from(range);
-    }
-
-    fn add_bytes(&self, key: &str, n: u64) {
-        let mut s = self.stats.lock().expect("stats");
-        s.bytes += n;
-        s.by_key.entry(key.to_string()).or_default().bytes += n;
-    }
-}
-
-type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Bodies up to this size are read at once instead of streamed.
 const SMALL_BODY: u64 = 1 << 20;
 
-fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed()
-}
-
-fn s3_error(status: StatusCode, code: &str, message: &str, key: &str) -> Response<Body> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><Key>{key}</Key></Error>\n"
-    );
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    r
+pub(crate) struct State {
+    pub(crate) faults: Faults,
+    meta: MetaCache,
+    pub(crate) stats: StatsTable,
+    require_user_agent: bool,
+    pub(crate) log: bool,
+    admin: bool,
+    pub(crate) addr: SocketAddr,
+    pub(crate) limits: Limits,
 }
 
 /// A parsed `Range` header for an object of `size` bytes.
@@ -232,14 +201,17 @@ fn etag_matches(list: &str, etag: &str) -> bool {
     })
 }
 
-async fn handle(
+/// Answers one request.
+pub(crate) async fn handle(
     req: Request<Incoming>,
     state: Arc<State>,
     reset: Arc<AtomicBool>,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
-    if let Some(cmd) = path.strip_prefix("/_tessera/") {
-        return Ok(admin(req, cmd.to_string(), &state).await);
+    if state.admin
+        && let Some(cmd) = path.strip_prefix("/_tessera/")
+    {
+        return Ok(crate::admin::admin(req, cmd, &state).await);
     }
     let method = req.method().clone();
     let resp = serve_object(&req, &path, &state, reset).await;
@@ -289,12 +261,15 @@ async fn serve_object(
         return r;
     }
     let (file, meta) = match state.meta.lookup(&key) {
-        Ok(Lookup::Fresh(f, m)) => (f, m),
-        Ok(Lookup::Stale(f)) => {
+        Ok(Lookup::Fresh(o, m)) => (o.file, m),
+        Ok(Lookup::Stale(o)) => {
             let st = state.clone();
-            let (k, p) = (key.clone(), f.clone());
-            match tokio::task::spawn_blocking(move || st.meta.refresh(&k, &p)).await {
-                Ok(Ok(m)) => (f, m),
+            let done = tokio::task::spawn_blocking(move || {
+                let m = st.meta.refresh(&o);
+                (o, m)
+            });
+            match done.await {
+                Ok((o, Ok(m))) => (o.file, m),
                 _ => {
                     return s3_error(
                         StatusCode::INTERNAL_SERVER_ERROR,
@@ -314,7 +289,7 @@ async fn serve_object(
             );
         }
         Err(KeyError::NotFound) => {
-            state.count(&key, false);
+            state.stats.count(&key, false);
             return s3_error(
                 StatusCode::NOT_FOUND,
                 "NoSuchKey",
@@ -331,7 +306,7 @@ async fn serve_object(
         range = RangeSpec::Whole;
     }
     let is_range = matches!(range, RangeSpec::Part(..));
-    state.count(&key, is_range);
+    state.stats.count(&key, is_range);
     let body_len = match range {
         RangeSpec::Part(a, b) => b - a + 1,
         _ => meta.size,
@@ -349,7 +324,7 @@ async fn serve_object(
         state.faults.decide(&key, body_len)
     };
     if !decision.latency.is_zero() {
-        tokio::time::sleep(decision.latency).await;
+        tokio::time::sleep(decision.latency.min(MAX_LATENCY)).await;
     }
     if let Some((code, retry_after)) = decision.status {
         let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -454,8 +429,7 @@ async fn serve_object(
     if plain && body_len <= SMALL_BODY {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; body_len as usize];
-        let read = std::fs::File::open(&file).and_then(|f| f.read_exact_at(&mut buf, start));
-        if read.is_err() {
+        if file.read_exact_at(&mut buf, start).is_err() {
             return s3_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalError",
@@ -463,7 +437,7 @@ async fn serve_object(
                 &key,
             );
         }
-        state.add_bytes(&key, body_len);
+        state.stats.add_bytes(&key, body_len);
         return base.body(full(buf)).unwrap_or_else(|_| internal(&key));
     }
     let body = file_body(
@@ -474,7 +448,6 @@ async fn serve_object(
         reset,
         state.clone(),
         key.clone(),
-        &meta,
     );
     base.body(body).unwrap_or_else(|_| internal(&key))
 }
@@ -503,228 +476,6 @@ fn content_type(key: &str) -> &'static str {
     }
 }
 
-/// Streams `len` bytes of `path` from `start`, applying the body faults.
-#[allow(clippy::too_many_arguments)]
-fn file_body(
-    path: PathBuf,
-    start: u64,
-    len: u64,
-    d: Decision,
-    reset: Arc<AtomicBool>,
-    state: Arc<State>,
-    key: String,
-    _meta: &ObjectMeta,
-) -> Body {
-    struct S {
-        file: Option<tokio::fs::File>,
-        path: PathBuf,
-        pos: u64,
-        sent: u64,
-        len: u64,
-        d: Decision,
-        reset: Arc<AtomicBool>,
-        state: Arc<State>,
-        key: String,
-        done: bool,
-    }
-    let s = S {
-        file: None,
-        path,
-        pos: start,
-        sent: 0,
-        len,
-        d,
-        reset,
-        state,
-        key,
-        done: false,
-    };
-    let stream = futures_util::stream::unfold(s, |mut s| async move {
-        if s.done || s.sent >= s.len {
-            return None;
-        }
-        if s.file.is_none() {
-            match tokio::fs::File::open(&s.path).await {
-                Ok(mut f) => {
-                    if let Err(e) = f.seek(std::io::SeekFrom::Start(s.pos)).await {
-                        s.done = true;
-                        return Some((Err(e), s));
-                    }
-                    s.file = Some(f);
-                }
-                Err(e) => {
-                    s.done = true;
-                    return Some((Err(e), s));
-                }
-            }
-        }
-        // Where this chunk must stop: a fault point or the end.
-        let limit = [s.d.truncate_at, s.d.reset_at]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(s.len);
-        if s.sent >= limit {
-            s.done = true;
-            if s.d.reset_at == Some(limit) {
-                s.reset.store(true, Ordering::SeqCst);
-                return Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "injected reset",
-                    )),
-                    s,
-                ));
-            }
-            // Truncation: end the stream early; the peer sees fewer bytes than announced.
-            return None;
-        }
-        let chunk = if s.d.rate.is_some() {
-            64 * 1024
-        } else {
-            256 * 1024
-        };
-        let want = (limit - s.sent).min(chunk) as usize;
-        if let Some(r) = s.d.rate {
-            tokio::time::sleep(Duration::from_secs_f64(want as f64 / r as f64)).await;
-        }
-        let mut buf = vec![0u8; want];
-        let file = s.file.as_mut()?;
-        match file.read_exact(&mut buf).await {
-            Ok(_) => {}
-            Err(e) => {
-                s.done = true;
-                return Some((Err(e), s));
-            }
-        }
-        if let Some(at) = s.d.flip_at
-            && at >= s.sent
-            && at < s.sent + want as u64
-        {
-            buf[(at - s.sent) as usize] ^= 0xFF;
-        }
-        s.sent += want as u64;
-        s.pos += want as u64;
-        s.state.add_bytes(&s.key, want as u64);
-        Some((Ok(Frame::data(Bytes::from(buf))), s))
-    });
-    BodyExt::boxed(StreamBody::new(stream))
-}
-
-async fn admin(req: Request<Incoming>, cmd: String, state: &Arc<State>) -> Response<Body> {
-    let json_resp = |v: serde_json::Value| {
-        let mut r = Response::new(full(v.to_string()));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        r
-    };
-    match (req.method().clone(), cmd.as_str()) {
-        (Method::GET, "stats") => json_resp(state.stats.lock().expect("stats").to_json()),
-        (Method::POST, "reset") => {
-            *state.stats.lock().expect("stats") = Stats::default();
-            json_resp(json!({"ok": true}))
-        }
-        (Method::GET, "faults") => json_resp(json!(
-            state
-                .faults
-                .rules()
-                .iter()
-                .map(|r| r.text.clone())
-                .collect::<Vec<_>>()
-        )),
-        (Method::PUT, "faults") => {
-            let body = match req.into_body().collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => {
-                    return s3_error(
-                        StatusCode::BAD_REQUEST,
-                        "InvalidRequest",
-                        "Unreadable body",
-                        "faults",
-                    );
-                }
-            };
-            let text = String::from_utf8_lossy(&body);
-            let mut rules = Vec::new();
-            for line in text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            {
-                match FaultRule::parse(line) {
-                    Ok(r) => rules.push(r),
-                    Err(e) => {
-                        return s3_error(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidRequest",
-                            &e.to_string(),
-                            "faults",
-                        );
-                    }
-                }
-            }
-            let n = rules.len();
-            state.faults.replace(rules);
-            json_resp(json!({"rules": n}))
-        }
-        _ => s3_error(
-            StatusCode::NOT_FOUND,
-            "NoSuchKey",
-            "Unknown admin endpoint (stats, reset, faults)",
-            &cmd,
-        ),
-    }
-}
-
-/// A TCP connection that can be reset (SO_LINGER 0 on close) by a body fault.
-struct ConnIo {
-    inner: TcpStream,
-    reset: Arc<AtomicBool>,
-}
-
-impl Drop for ConnIo {
-    fn drop(&mut self) {
-        if self.reset.load(Ordering::SeqCst) {
-            let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
-        }
-    }
-}
-
-impl AsyncRead for ConnIo {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for ConnIo {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        if self.reset.load(Ordering::SeqCst) {
-            let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
-            return Poll::Ready(Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionReset,
-                "injected reset",
-            )));
-        }
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 /// A handle on a running server's shared state.
 #[derive(Clone)]
 pub struct ServerHandle {
@@ -745,12 +496,26 @@ impl ServerHandle {
 
     /// Request statistics.
     pub fn stats(&self) -> Stats {
-        self.state.stats.lock().expect("stats").clone()
+        self.state.stats.snapshot()
     }
 
     /// Clears the statistics.
     pub fn reset_stats(&self) {
-        *self.state.stats.lock().expect("stats") = Stats::default();
+        self.state.stats.reset();
+    }
+
+    /// Whether the admin endpoints are served.
+    pub fn admin_enabled(&self) -> bool {
+        self.state.admin
+    }
+
+    pub(crate) fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// The active fault rules.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.state.faults.rules()
     }
 
     /// Replaces the fault rules.
@@ -775,52 +540,20 @@ pub async fn bind(cfg: &ServerConfig) -> Result<(TcpListener, ServerHandle), Ser
         source,
     })?;
     let meta = MetaCache::new(&cfg.root).map_err(|_| ServerError::NoRoot(cfg.root.clone()))?;
+    if cfg.faults.len() > crate::faults::MAX_RULES {
+        return Err(ServerError::TooManyFaults(cfg.faults.len()));
+    }
     let state = Arc::new(State {
         faults: Faults::new(cfg.seed, cfg.faults.clone()),
         meta,
-        stats: Mutex::new(Stats::default()),
+        stats: StatsTable::new(cfg.limits.max_stat_keys),
         require_user_agent: cfg.require_user_agent,
         log: cfg.log,
+        admin: cfg.admin_enabled(),
+        addr,
+        limits: cfg.limits.clone(),
     });
     Ok((listener, ServerHandle { state, addr }))
-}
-
-/// Serves connections until `shutdown` resolves, then waits up to 5 s for open requests.
-pub async fn serve(
-    listener: TcpListener,
-    handle: ServerHandle,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((tcp, _)) = accepted else { continue };
-                let _ = tcp.set_nodelay(true);
-                let reset = Arc::new(AtomicBool::new(false));
-                let io = TokioIo::new(ConnIo { inner: tcp, reset: reset.clone() });
-                let state = handle.state.clone();
-                let svc = service_fn(move |req| handle_req(req, state.clone(), reset.clone()));
-                let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-}
-
-async fn handle_req(
-    req: Request<Incoming>,
-    state: Arc<State>,
-    reset: Arc<AtomicBool>,
-) -> Result<Response<Body>, Infallible> {
-    handle(req, state, reset).await
 }
 
 /// A server running on its own thread and runtime (for tests, demos and embedding).
@@ -842,7 +575,7 @@ impl MirrorServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let h = handle.clone();
         let thread = std::thread::spawn(move || {
-            rt.block_on(serve(listener, h, async {
+            rt.block_on(crate::conn::serve(listener, h, async {
                 let _ = rx.await;
             }));
         });

@@ -1,8 +1,7 @@
 //! Objects of a mirror directory: safe key → path resolution, and the S3-style metadata
-//! of each object (ETag, CRC64NVMe), computed once per (size, mtime) and cached.
+//! of each object (ETag, CRC64NVMe), computed once per file version and cached.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -50,29 +49,83 @@ pub fn resolve(root: &Path, key: &str) -> Result<PathBuf, KeyError> {
 
 /// [`resolve`] with an already canonical root.
 pub fn resolve_in(root: &Path, key: &str) -> Result<PathBuf, KeyError> {
-    if key.is_empty() || key.contains(['\\', '\0']) || key.starts_with('/') {
-        return Err(if key.is_empty() {
-            KeyError::NotFound
-        } else {
-            KeyError::Traversal
-        });
+    open_in(root, key).map(|o| o.path)
+}
+
+/// A key refused by its text alone (before touching the file system).
+fn check_key(key: &str) -> Result<&Path, KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::NotFound);
+    }
+    if key.contains(['\\', '\0']) || key.starts_with('/') {
+        return Err(KeyError::Traversal);
     }
     let rel = Path::new(key);
     if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return Err(KeyError::Traversal);
     }
-    // Symlinks inside the tree must not lead out of it.
-    let canon = root
-        .join(rel)
-        .canonicalize()
+    Ok(rel)
+}
+
+/// An object opened for serving: the open file is what gets read, so what was checked is
+/// what is sent, however the tree changes afterwards.
+#[derive(Debug)]
+pub struct OpenObject {
+    /// The open file.
+    pub file: std::fs::File,
+    /// Its canonical path (under the root).
+    pub path: PathBuf,
+    /// Its metadata, from the open file.
+    pub metadata: std::fs::Metadata,
+}
+
+/// Opens `key` under the canonical `root`, on every request: symlinks inside the tree are
+/// followed only while they stay inside it. The check is made on the opened descriptor
+/// (its path from `/proc/self/fd`, or its device and inode against the canonical path's
+/// where there is no `/proc`), so a key swapped for a symlink between a check and the open
+/// cannot lead out of the root.
+pub fn open_in(root: &Path, key: &str) -> Result<OpenObject, KeyError> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let joined = root.join(check_key(key)?);
+    // O_NONBLOCK: opening a FIFO planted in the tree must not hang the server.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&joined)
         .map_err(|_| KeyError::NotFound)?;
-    if !canon.starts_with(root) {
+    let metadata = file.metadata().map_err(|_| KeyError::NotFound)?;
+    let path = match fd_path(&file) {
+        Some(p) => p,
+        None => {
+            let canon = joined.canonicalize().map_err(|_| KeyError::NotFound)?;
+            let same = std::fs::metadata(&canon)
+                .is_ok_and(|m| m.dev() == metadata.dev() && m.ino() == metadata.ino());
+            if !same {
+                return Err(KeyError::Traversal);
+            }
+            canon
+        }
+    };
+    if !path.starts_with(root) {
         return Err(KeyError::Traversal);
     }
-    if !canon.is_file() {
+    if !metadata.is_file() {
         return Err(KeyError::NotFound);
     }
-    Ok(canon)
+    Ok(OpenObject {
+        file,
+        path,
+        metadata,
+    })
+}
+
+/// The path the kernel holds for an open file, where `/proc` tells it.
+fn fd_path(file: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
 }
 
 /// S3-style metadata of one object.
@@ -90,7 +143,13 @@ pub struct ObjectMeta {
 
 /// Computes the metadata of a file in one pass.
 pub fn compute(path: &Path) -> std::io::Result<ObjectMeta> {
-    let mut f = std::fs::File::open(path)?;
+    compute_file(&std::fs::File::open(path)?)
+}
+
+/// Computes the metadata of an open file in one pass (positioned reads: the file's offset
+/// is left alone).
+pub fn compute_file(f: &std::fs::File) -> std::io::Result<ObjectMeta> {
+    use std::os::unix::fs::FileExt;
     let md = f.metadata()?;
     let size = md.len();
     let modified = md.modified()?;
@@ -101,11 +160,17 @@ pub fn compute(path: &Path) -> std::io::Result<ObjectMeta> {
     let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let mut buf = vec![0u8; 1 << 20];
     let multipart = size >= MULTIPART_THRESHOLD;
+    let mut pos = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = match f.read_at(&mut buf, pos) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             break;
         }
+        pos += n as u64;
         let mut chunk = &buf[..n];
         crc.update(chunk);
         if multipart {
@@ -147,19 +212,44 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// A cache of resolved keys and their metadata, checked against one `stat` per use and
-/// recomputed when a file's size or mtime changes.
+/// The most files whose metadata is kept; beyond it the cache starts afresh.
+pub const MAX_CACHED: usize = 100_000;
+
+/// The identity and version of a file: metadata is recomputed when any of it changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Version {
+    fn of(md: &std::fs::Metadata) -> Version {
+        use std::os::unix::fs::MetadataExt;
+        Version {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.len(),
+            modified: md.modified().ok(),
+        }
+    }
+}
+
+/// A cache of object metadata keyed by canonical file path, checked against the `fstat`
+/// of the file opened for each request, and recomputed when the file changes. It never
+/// decides what may be opened: every request opens (and checks) its key afresh.
 pub struct MetaCache {
     root: PathBuf,
-    map: Mutex<HashMap<String, (PathBuf, ObjectMeta)>>,
+    map: Mutex<HashMap<PathBuf, (Version, ObjectMeta)>>,
 }
 
 /// What the cache knows of a key right now.
 pub enum Lookup {
-    /// Resolved, with current metadata.
-    Fresh(PathBuf, ObjectMeta),
-    /// Resolved, but the metadata must be (re)computed (blocking work).
-    Stale(PathBuf),
+    /// Opened, with current metadata.
+    Fresh(OpenObject, ObjectMeta),
+    /// Opened, but the metadata must be (re)computed (blocking work: [`MetaCache::refresh`]).
+    Stale(OpenObject),
 }
 
 impl MetaCache {
@@ -171,35 +261,34 @@ impl MetaCache {
         })
     }
 
-    /// Resolves `key` and reports whether its cached metadata is current (one `stat`).
-    pub fn lookup(&self, key: &str) -> Result<Lookup, KeyError> {
-        let cached = self.map.lock().expect("meta cache").get(key).cloned();
-        if let Some((path, m)) = cached {
-            return match std::fs::metadata(&path) {
-                Ok(md)
-                    if md.is_file()
-                        && md.len() == m.size
-                        && md.modified().ok() == Some(m.modified) =>
-                {
-                    Ok(Lookup::Fresh(path, m))
-                }
-                Ok(md) if md.is_file() => Ok(Lookup::Stale(path)),
-                _ => {
-                    self.map.lock().expect("meta cache").remove(key);
-                    Err(KeyError::NotFound)
-                }
-            };
-        }
-        Ok(Lookup::Stale(resolve_in(&self.root, key)?))
-    }
-
-    /// Computes and stores the metadata of a resolved key (blocking: reads the file).
-    pub fn refresh(&self, key: &str, path: &Path) -> std::io::Result<ObjectMeta> {
-        let m = compute(path)?;
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (Version, ObjectMeta)>> {
         self.map
             .lock()
-            .expect("meta cache")
-            .insert(key.to_string(), (path.to_path_buf(), m.clone()));
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Opens `key` (checked, see [`open_in`]) and reports whether the cached metadata of
+    /// the opened file is current.
+    pub fn lookup(&self, key: &str) -> Result<Lookup, KeyError> {
+        let obj = open_in(&self.root, key)?;
+        let v = Version::of(&obj.metadata);
+        match self.map().get(&obj.path) {
+            Some((cv, m)) if *cv == v => {
+                let m = m.clone();
+                Ok(Lookup::Fresh(obj, m))
+            }
+            _ => Ok(Lookup::Stale(obj)),
+        }
+    }
+
+    /// Computes and stores the metadata of an opened object (blocking: reads the file).
+    pub fn refresh(&self, obj: &OpenObject) -> std::io::Result<ObjectMeta> {
+        let m = compute_file(&obj.file)?;
+        let mut map = self.map();
+        if map.len() >= MAX_CACHED {
+            map.clear();
+        }
+        map.insert(obj.path.clone(), (Version::of(&obj.metadata), m.clone()));
         Ok(m)
     }
 }

@@ -400,7 +400,9 @@ fn probabilistic_faults_are_reproducible() {
 #[test]
 fn stats_and_admin_endpoints() {
     let (dir, small, _) = fixture("srv-stats");
-    let s = server(&dir, &[]);
+    let mut cfg = ServerConfig::new(&dir);
+    cfg.admin = true;
+    let s = MirrorServer::start(cfg).unwrap();
     let c = client();
     c.get(format!("{}/{SMALL}", s.url()))
         .header("range", "bytes=0-99")

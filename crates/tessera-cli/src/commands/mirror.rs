@@ -1,4 +1,4 @@
-//! `tessera mirror synth|verify`.
+//! `tessera mirror synth|serve|verify`.
 
 use serde_json::json;
 use tessera_core::bbox::parse_bbox;
@@ -162,24 +162,21 @@ fn verify(a: &VerifyArgs) -> anyhow::Result<()> {
 }
 
 fn serve(a: &ServeArgs) -> anyhow::Result<()> {
-    let mut rules = Vec::new();
-    for f in &a.faults {
-        rules.push(tessera_server::FaultRule::parse(f).map_err(|e| usage(e.to_string()))?);
-    }
+    let rules = tessera_server::FaultRule::parse_all(a.faults.iter().map(String::as_str))
+        .map_err(|e| usage(e.to_string()))?;
     if !a.dir.is_dir() {
         return Err(usage(format!(
             "{}: not a directory; give a mirror root (e.g. from 'tessera mirror synth')",
             a.dir.display()
         )));
     }
-    let cfg = tessera_server::ServerConfig {
-        root: a.dir.clone(),
-        addr: a.addr,
-        faults: rules,
-        seed: a.seed,
-        require_user_agent: !a.allow_no_user_agent,
-        log: a.log,
-    };
+    let mut cfg = tessera_server::ServerConfig::new(&a.dir);
+    cfg.addr = a.addr;
+    cfg.faults = rules;
+    cfg.seed = a.seed;
+    cfg.require_user_agent = !a.allow_no_user_agent;
+    cfg.log = a.log;
+    cfg.admin = a.admin;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -194,6 +191,20 @@ fn serve(a: &ServeArgs) -> anyhow::Result<()> {
         );
         if !cfg.faults.is_empty() {
             println!("Fault rules: {}", a.faults.join("; "));
+        }
+        if handle.admin_enabled() {
+            println!("Admin endpoints: {}/_tessera/{{stats,reset,faults}}", handle.url());
+        }
+        if !a.addr.ip().is_loopback() {
+            eprintln!(
+                "warning: listening on {}, not a loopback address: anyone who can reach it can read the mirror{}",
+                handle.addr(),
+                if handle.admin_enabled() {
+                    " and use the admin endpoints (faults, stats)"
+                } else {
+                    ""
+                }
+            );
         }
         use std::io::Write;
         std::io::stdout().flush().ok();

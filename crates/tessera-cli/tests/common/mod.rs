@@ -60,6 +60,7 @@ impl Served {
             dir.display().to_string(),
             "--addr".into(),
             "127.0.0.1:0".into(),
+            "--admin".into(),
         ];
         for f in faults {
             args.push("--fault".into());
@@ -87,7 +88,7 @@ impl Served {
         let mut t = TcpStream::connect(addr).unwrap();
         write!(
             t,
-            "{method} /_tessera/{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} /_tessera/{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();
