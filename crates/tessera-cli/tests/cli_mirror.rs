@@ -200,3 +200,99 @@ fn serve_prints_address_and_stops_on_ctrl_c() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Starts `tessera mirror serve DIR ARGS...`; returns the child and its URL.
+fn serve_child(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["mirror", "serve", &dir.display().to_string()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect(&line)
+        .to_string();
+    (child, url)
+}
+
+fn get_status(addr: &str, path: &str) -> String {
+    let mut t = TcpStream::connect(addr).unwrap();
+    write!(
+        t,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    t.read_to_string(&mut resp).unwrap();
+    resp.get(9..12).unwrap_or("").to_string()
+}
+
+#[test]
+fn serve_admin_endpoints_only_when_asked() {
+    let dir = scratch("cli-serve-admin");
+    std::fs::create_dir_all(dir.join("npy/v1")).unwrap();
+    std::fs::write(dir.join("npy/v1/manifest.parquet"), b"hello").unwrap();
+    let (mut plain, url) = serve_child(&dir, &["--addr", "127.0.0.1:0"]);
+    let addr = url.trim_start_matches("http://");
+    assert_eq!(get_status(addr, "/_tessera/stats"), "404");
+    plain.kill().unwrap();
+    plain.wait().unwrap();
+    for flag in [["--admin", ""], ["--fault", "nothing/**:flip"]] {
+        let mut args = vec!["--addr", "127.0.0.1:0"];
+        args.extend(flag.iter().filter(|a| !a.is_empty()));
+        let (mut child, url) = serve_child(&dir, &args);
+        let addr = url.trim_start_matches("http://");
+        assert_eq!(get_status(addr, "/_tessera/stats"), "200", "{flag:?}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let (code, _, err) = tessera(&[
+        "mirror",
+        "serve",
+        &dir.display().to_string(),
+        "--fault",
+        "**:rate=0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rate"), "{err}");
+}
+
+#[test]
+fn serve_warns_on_a_non_loopback_address() {
+    let dir = scratch("cli-serve-warn");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut child, url) = serve_child(&dir, &["--addr", "0.0.0.0:0"]);
+    assert!(url.starts_with("http://0.0.0.0:"), "{url}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("warning") && err.contains("not a loopback"),
+        "{err}"
+    );
+    // Loopback: no warning.
+    let (mut child, _) = serve_child(&dir, &["--addr", "127.0.0.1:0"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("warning"), "{err}");
+}
