@@ -61,7 +61,8 @@ pub struct RegionSelect {
     /// A GeoJSON or Shapefile (with .prj); its bounding box is used.
     #[arg(long, value_name = "PATH")]
     pub region_file: Option<std::path::PathBuf>,
-    /// A country by name, ISO code or alias (uk, usa, ...); its bounding box is used.
+    /// A country by name, ISO code or alias (uk, usa, ...); its bounding box is used
+    /// ('tessera countries' lists them).
     #[arg(long)]
     pub country: Option<String>,
 }
@@ -99,6 +100,9 @@ pub enum Command {
     /// Zarr v3 embedding stores: build one from NPY tiles, verify it, read a region.
     #[command(subcommand)]
     Zarr(ZarrCommand),
+    /// List the countries --country accepts: name, ISO codes and bounding box (Natural
+    /// Earth 1:50m), optionally filtered.
+    Countries(CountriesArgs),
 }
 
 /// `tessera zarr ...`.
@@ -449,6 +453,16 @@ pub struct TileArgs {
     #[arg(value_name = "LON,LAT", allow_hyphen_values = true)]
     pub point: String,
     /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera countries`.
+#[derive(Debug, Args)]
+pub struct CountriesArgs {
+    /// Keep the countries whose name contains this (case-insensitive) or whose ISO code it is.
+    pub filter: Option<String>,
+    /// Print a JSON array of {"name", "iso_a2", "iso_a3", "iso_n3", "bbox": [W, S, E, N]}.
     #[arg(long)]
     pub json: bool,
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tessera_core::bbox::{BboxSpec, parse_bbox, parse_point};
 use tessera_core::{Bbox, Crs, TileId};
-use tessera_world::{Polygon, country_by_name, total_bounds};
+use tessera_world::{CountryMatch, Polygon, resolve_country};
 
 use crate::error::{ClientError, Result};
 
@@ -18,12 +18,19 @@ pub struct Region {
     pub spec: BboxSpec,
     /// Polygons of a region file or country (WGS84), when there are any.
     pub polygons: Vec<Polygon>,
+    /// What `--country` resolved to (its `Display` is the line to show a person).
+    pub country: Option<CountryMatch>,
 }
 
 impl Region {
     /// The WGS84 bounds.
     pub fn bounds(&self) -> Bbox {
         self.spec.bounds()
+    }
+
+    /// The canonical name of the country selected with `--country`, if that was the selector.
+    pub fn country_name(&self) -> Option<&str> {
+        self.country.as_ref().map(|c| c.name.as_str())
     }
 
     /// The registry query box: a point selects exactly its tile (a degenerate box at the
@@ -82,6 +89,7 @@ pub fn resolve(a: &RegionArgs) -> Result<Region> {
             label: format!("bbox {b}"),
             spec: parse_bbox(b).map_err(usage)?,
             polygons: Vec::new(),
+            country: None,
         });
     }
     if let Some(t) = &a.tile {
@@ -92,17 +100,22 @@ pub fn resolve(a: &RegionArgs) -> Result<Region> {
             label: format!("tile {tile}"),
             spec: BboxSpec::Tile(tile),
             polygons: Vec::new(),
+            country: None,
         });
     }
     if let Some(c) = &a.country {
-        let cs = country_by_name(c).map_err(|e| ClientError::Usage(e.to_string()))?;
-        let b = total_bounds(&cs)
-            .ok_or_else(|| ClientError::Usage(format!("country '{c}' has no geometry")))?;
-        let bbox = Bbox::new(b[0], b[1], b[2], b[3]).map_err(usage)?;
+        let m = resolve_country(c).map_err(|e| ClientError::Usage(e.to_string()))?;
+        let [w, s, e, n] = m.bbox;
+        let bbox = Bbox::new(w, s, e, n).map_err(usage)?;
         return Ok(Region {
-            label: format!("country {}", cs[0].name_en),
+            label: format!("country {}", m.name),
             spec: BboxSpec::Box(bbox),
-            polygons: cs.iter().flat_map(|c| c.polygons.clone()).collect(),
+            polygons: m
+                .countries
+                .iter()
+                .flat_map(|c| c.polygons.clone())
+                .collect(),
+            country: Some(m),
         });
     }
     let path = a.region_file.as_ref().expect("one selector is set");
@@ -116,6 +129,7 @@ pub fn resolve(a: &RegionArgs) -> Result<Region> {
         label: format!("region file {}", path.display()),
         spec: BboxSpec::Box(bbox),
         polygons,
+        country: None,
     })
 }
 
@@ -425,6 +439,12 @@ mod tests {
         })
         .unwrap();
         assert!(uk.bounds().west < -5.0);
+        assert_eq!(uk.country_name(), Some("United Kingdom"));
+        let line = uk.country.unwrap().to_string();
+        assert!(
+            line.starts_with("country 'uk' -> United Kingdom (GB, GBR), bbox "),
+            "{line}"
+        );
         assert!(
             resolve(&RegionArgs {
                 country: Some("Narnia".into()),

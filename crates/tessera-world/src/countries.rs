@@ -1,27 +1,35 @@
-//! Countries from the embedded Natural Earth shapefile, and lookup by name, ISO code,
-//! alias or a close spelling (as the reference's `--country` does, with Python difflib's
-//! similarity ratio and cutoff 0.8).
+//! Countries for `--country`: Natural Earth 1:50m admin-0 polygons (the world-atlas
+//! TopoJSON), named and coded by a join on the ISO 3166-1 numeric code to the 1:110m
+//! shapefile's records (so every name and code of the reference resolves as it does there)
+//! and, for the small countries 1:110m lacks (Monaco, Liechtenstein, ...), to ISO 3166-1
+//! (Debian's iso-codes). Lookup by name, ISO code, alias or a close spelling, as the
+//! reference's `--country` does (difflib's ratio, cutoff 0.8), saying what matched and how.
 
-use std::io::Cursor;
+use std::collections::HashMap;
+use std::fmt;
 use std::sync::LazyLock;
 
-use shapefile::dbase::FieldValue;
-use thiserror::Error;
+use crate::difflib::{close_matches, similarity};
+use crate::ne110m::ne110m;
+use crate::{Polygon, rings_bbox, topojson};
 
-use crate::{Polygon, Ring, rings_bbox};
+static TOPOJSON: &str = include_str!("../data/countries-50m.json");
+static ISO_3166_1: &str = include_str!("../data/iso_3166_1.csv");
 
-static SHP: &[u8] = include_bytes!("../data/ne_110m_admin_0_countries.shp");
-static SHX: &[u8] = include_bytes!("../data/ne_110m_admin_0_countries.shx");
-static DBF: &[u8] = include_bytes!("../data/ne_110m_admin_0_countries.dbf");
+/// The similarity a close spelling needs to be taken as the country (the reference's).
+pub const CLOSE_CUTOFF: f64 = 0.8;
+/// The similarity a name needs to be suggested after a miss.
+pub const SUGGEST_CUTOFF: f64 = 0.6;
 
-/// One country (one Natural Earth admin-0 record).
+/// One country (one Natural Earth 1:50m admin-0 feature).
 #[derive(Debug, Clone)]
 pub struct Country {
-    /// `NAME_EN`, the canonical name.
+    /// The canonical name: 1:110m `NAME_EN` where the feature joins a 1:110m record, else the
+    /// ISO 3166-1 short name when it is a plain one, else Natural Earth's map name.
     pub name_en: String,
-    /// `NAME`.
+    /// Natural Earth's map name (`NAME`, e.g. "Bosnia and Herz.").
     pub name: String,
-    /// `NAME_LONG`.
+    /// 1:110m `NAME_LONG`, or the ISO 3166-1 name (may be empty).
     pub name_long: String,
     /// `ISO_A2` (may be "-99").
     pub iso_a2: String,
@@ -31,105 +39,237 @@ pub struct Country {
     pub iso_a2_eh: String,
     /// `ISO_A3_EH`.
     pub iso_a3_eh: String,
+    /// ISO 3166-1 numeric, three digits (may be "-99").
+    pub iso_n3: String,
     /// Polygons.
     pub polygons: Vec<Polygon>,
     /// `[west, south, east, north]` of the polygons.
     pub bbox: [f64; 4],
 }
 
-/// A country name that does not resolve.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error(
-    "country '{0}' not found: use a country name (e.g. 'United Kingdom'), an ISO code (GB, GBR) or run 'tessera countries' to list them"
-)]
-pub struct CountryError(pub String);
+fn code(primary: &str, fallback: &str) -> Option<String> {
+    [primary, fallback]
+        .into_iter()
+        .find(|c| !c.is_empty() && *c != "-99")
+        .map(str::to_string)
+}
 
-fn text(record: &shapefile::dbase::Record, field: &str) -> String {
-    match record.get(field) {
-        Some(FieldValue::Character(Some(s))) => s.trim().to_string(),
-        Some(FieldValue::Memo(s)) => s.trim().to_string(),
-        _ => String::new(),
+impl Country {
+    /// The ISO 3166-1 alpha-2 code (`ISO_A2_EH`, which holds "TW" where `ISO_A2` says
+    /// "CN-TW" and "FR" where it says "-99"; else `ISO_A2`), if it has one.
+    pub fn alpha2(&self) -> Option<String> {
+        code(&self.iso_a2_eh, &self.iso_a2)
+    }
+
+    /// The ISO 3166-1 alpha-3 code (`ISO_A3_EH`, else `ISO_A3`), if it has one.
+    pub fn alpha3(&self) -> Option<String> {
+        code(&self.iso_a3_eh, &self.iso_a3)
     }
 }
 
-fn load() -> Vec<Country> {
-    let shapes = shapefile::ShapeReader::with_shx(Cursor::new(SHP), Cursor::new(SHX))
-        .expect("embedded Natural Earth .shp is valid");
-    let dbf = shapefile::dbase::Reader::new(Cursor::new(DBF))
-        .expect("embedded Natural Earth .dbf is valid");
-    let mut reader = shapefile::Reader::new(shapes, dbf);
-    let mut out = Vec::new();
-    for item in reader.iter_shapes_and_records() {
-        let (shape, record) = item.expect("embedded Natural Earth record is valid");
-        let polygons: Vec<Polygon> = match shape {
-            shapefile::Shape::Polygon(p) => {
-                // Group rings: each outer ring starts a polygon, holes follow their outer ring.
-                let mut polys: Vec<Polygon> = Vec::new();
-                for ring in p.rings() {
-                    let pts: Ring = ring.points().iter().map(|q| (q.x, q.y)).collect();
-                    match ring {
-                        shapefile::PolygonRing::Outer(_) => {
-                            polys.push(Polygon { rings: vec![pts] })
-                        }
-                        shapefile::PolygonRing::Inner(_) => match polys.last_mut() {
-                            Some(last) => last.rings.push(pts),
-                            None => polys.push(Polygon { rings: vec![pts] }),
-                        },
-                    }
-                }
-                polys
-            }
-            _ => Vec::new(),
+/// One ISO 3166-1 entry of the embedded table.
+#[derive(Debug, Clone)]
+struct Iso {
+    alpha2: String,
+    alpha3: String,
+    name: String,
+}
+
+fn iso_table() -> HashMap<String, Iso> {
+    let mut r = csv::Reader::from_reader(ISO_3166_1.as_bytes());
+    r.records()
+        .map(|rec| rec.expect("embedded ISO 3166-1 table is valid CSV"))
+        .map(|rec| {
+            (
+                rec[0].to_string(),
+                Iso {
+                    alpha2: rec[1].to_string(),
+                    alpha3: rec[2].to_string(),
+                    name: rec[3].to_string(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// A sort key that puts "Åland" with the a's.
+fn sort_key(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'à'..='å' => 'a',
+            'ç' => 'c',
+            'è'..='ë' => 'e',
+            'ì'..='ï' => 'i',
+            'ñ' => 'n',
+            'ò'..='ö' => 'o',
+            'ù'..='ü' => 'u',
+            'ý' | 'ÿ' => 'y',
+            c => c,
+        })
+        .collect()
+}
+
+/// Which 1:110m record (by index) each 1:50m feature joins: the record with its numeric
+/// code (among several features with one code, the one of the record's name), else, for
+/// records without a code (Kosovo, Somaliland, N. Cyprus), the feature of the same name.
+fn join(features: &[topojson::Feature]) -> Vec<Option<usize>> {
+    let name = |f: &topojson::Feature| f.properties["name"].as_str().unwrap_or("").to_string();
+    let mut joined: Vec<Option<usize>> = vec![None; features.len()];
+    for (ri, r) in ne110m().iter().enumerate() {
+        let by_code: Vec<usize> = (0..features.len())
+            .filter(|&i| r.iso_n3 != "-99" && features[i].id.as_deref() == Some(&r.iso_n3))
+            .collect();
+        let pick = match by_code.len() {
+            1 => Some(by_code[0]),
+            0 => (0..features.len()).find(|&i| {
+                joined[i].is_none() && features[i].id.is_none() && name(&features[i]) == r.name
+            }),
+            _ => by_code
+                .into_iter()
+                .find(|&i| name(&features[i]) == r.name || name(&features[i]) == r.name_en),
         };
-        let bbox = rings_bbox(polygons.iter().flat_map(|p| p.rings.iter())).unwrap_or([0.0; 4]);
-        out.push(Country {
-            name_en: text(&record, "NAME_EN"),
-            name: text(&record, "NAME"),
-            name_long: text(&record, "NAME_LONG"),
-            iso_a2: text(&record, "ISO_A2"),
-            iso_a3: text(&record, "ISO_A3"),
-            iso_a2_eh: text(&record, "ISO_A2_EH"),
-            iso_a3_eh: text(&record, "ISO_A3_EH"),
-            polygons,
-            bbox,
-        });
+        if let Some(i) = pick {
+            joined[i] = Some(ri);
+        }
     }
+    joined
+}
+
+fn load() -> Vec<Country> {
+    let features = topojson::decode(TOPOJSON, "countries").expect("embedded TopoJSON is valid");
+    let iso = iso_table();
+    let joined = join(&features);
+    let joined_codes: Vec<&str> = joined
+        .iter()
+        .zip(&features)
+        .filter(|(j, _)| j.is_some())
+        .filter_map(|(_, f)| f.id.as_deref())
+        .collect();
+    let mut out = Vec::new();
+    for (f, j) in features.iter().zip(&joined) {
+        let Some(bbox) = rings_bbox(f.polygons.iter().flat_map(|p| p.rings.iter())) else {
+            continue;
+        };
+        let map_name = f.properties["name"].as_str().unwrap_or("").to_string();
+        let country = match j {
+            Some(ri) => {
+                let r = &ne110m()[*ri];
+                Country {
+                    name_en: r.name_en.clone(),
+                    name: map_name,
+                    name_long: r.name_long.clone(),
+                    iso_a2: r.iso_a2.clone(),
+                    iso_a3: r.iso_a3.clone(),
+                    iso_a2_eh: r.iso_a2_eh.clone(),
+                    iso_a3_eh: r.iso_a3_eh.clone(),
+                    iso_n3: f.id.clone().unwrap_or_else(|| r.iso_n3.clone()),
+                    polygons: f.polygons.clone(),
+                    bbox,
+                }
+            }
+            None => {
+                // A code another (joined) feature holds is that country's, not this part's
+                // (Ashmore and Cartier Is. carry Australia's 036).
+                let entry =
+                    f.id.as_deref()
+                        .filter(|id| !joined_codes.contains(id))
+                        .and_then(|id| iso.get(id));
+                let (a2, a3, long) = match entry {
+                    Some(e) => (e.alpha2.clone(), e.alpha3.clone(), e.name.clone()),
+                    None => ("-99".into(), "-99".into(), String::new()),
+                };
+                let plain = !long.is_empty() && !long.contains([',', '(']);
+                Country {
+                    name_en: if plain {
+                        long.clone()
+                    } else {
+                        map_name.clone()
+                    },
+                    name: map_name,
+                    name_long: long,
+                    iso_a2: a2.clone(),
+                    iso_a3: a3.clone(),
+                    iso_a2_eh: a2,
+                    iso_a3_eh: a3,
+                    iso_n3: match entry {
+                        Some(_) => f.id.clone().unwrap_or_else(|| "-99".into()),
+                        None => "-99".into(),
+                    },
+                    polygons: f.polygons.clone(),
+                    bbox,
+                }
+            }
+        };
+        out.push(country);
+    }
+    out.sort_by_cached_key(|c| (sort_key(&c.name_en), c.name.clone()));
     out
 }
 
 static COUNTRIES: LazyLock<Vec<Country>> = LazyLock::new(load);
 
-/// All countries of the embedded data.
+/// All countries (Natural Earth 1:50m admin-0), sorted by canonical name.
 pub fn countries() -> &'static [Country] {
     &COUNTRIES
 }
 
-/// Lookup keys (lower-case) → canonical `NAME_EN`, as the reference builds them, plus the
-/// real ISO codes of the `_EH` fields (so "FR" and "NOR" resolve).
-fn keys() -> Vec<(String, String)> {
-    let mut keys: Vec<(String, String)> = Vec::new();
-    let mut add = |k: &str, canonical: &str| {
+/// How a query matched a country.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MatchKind {
+    /// A name (`NAME_EN`, `NAME_LONG`, `NAME`, or the ISO 3166-1 name), case-insensitive.
+    Name,
+    /// An ISO 3166-1 alpha-2 or alpha-3 code.
+    IsoCode,
+    /// An alias (uk, usa, us).
+    Alias,
+    /// Not exact: the closest key, with its similarity (difflib ratio ≥ 0.8).
+    CloseSpelling {
+        /// The key that matched (lower-case).
+        key: String,
+        /// Its similarity to the query.
+        score: f64,
+    },
+}
+
+/// One lookup key (lower-case) and the canonical name it selects.
+struct Key {
+    key: String,
+    canonical: String,
+    kind: MatchKind,
+}
+
+/// The lookup keys, in the reference's order (so the first holder of a key wins as there):
+/// the 1:110m `NAME_EN`, `NAME_LONG`, `ISO_A2`, `ISO_A3`, then `NAME` and the real codes of the
+/// `_EH` fields (so "FR" and "NOR" resolve), then the aliases, then what the 1:50m data adds.
+fn build_keys() -> Vec<Key> {
+    let mut keys: Vec<Key> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut add = |k: &str, canonical: &str, kind: MatchKind| {
         let k = k.trim().to_lowercase();
-        if !k.is_empty() && k != "-99" && !keys.iter().any(|(x, _)| *x == k) {
-            keys.push((k, canonical.to_string()));
+        if !k.is_empty() && k != "-99" && seen.insert(k.clone()) {
+            keys.push(Key {
+                key: k,
+                canonical: canonical.to_string(),
+                kind,
+            });
         }
     };
-    for c in countries() {
-        if c.name_en.is_empty() {
-            continue;
-        }
-        add(&c.name_en, &c.name_en);
-        add(&c.name_long, &c.name_en);
-        add(&c.iso_a2, &c.name_en);
-        add(&c.iso_a3, &c.name_en);
+    let present = |name: &str| countries().iter().any(|c| c.name_en == name);
+    let old: Vec<&Country> = ne110m()
+        .iter()
+        .filter(|c| !c.name_en.is_empty() && present(&c.name_en))
+        .collect();
+    for c in &old {
+        add(&c.name_en, &c.name_en, MatchKind::Name);
+        add(&c.name_long, &c.name_en, MatchKind::Name);
+        add(&c.iso_a2, &c.name_en, MatchKind::IsoCode);
+        add(&c.iso_a3, &c.name_en, MatchKind::IsoCode);
     }
-    for c in countries() {
-        if c.name_en.is_empty() {
-            continue;
-        }
-        add(&c.name, &c.name_en);
-        add(&c.iso_a2_eh, &c.name_en);
-        add(&c.iso_a3_eh, &c.name_en);
+    for c in &old {
+        add(&c.name, &c.name_en, MatchKind::Name);
+        add(&c.iso_a2_eh, &c.name_en, MatchKind::IsoCode);
+        add(&c.iso_a3_eh, &c.name_en, MatchKind::IsoCode);
     }
     for (alias, canonical) in [
         ("uk", "United Kingdom"),
@@ -139,70 +279,190 @@ fn keys() -> Vec<(String, String)> {
         ("south korea", "South Korea"),
         ("north korea", "North Korea"),
     ] {
-        if countries().iter().any(|c| c.name_en == canonical) {
-            add(alias, canonical);
+        if present(canonical) {
+            add(alias, canonical, MatchKind::Alias);
         }
+    }
+    for c in countries() {
+        add(&c.name_en, &c.name_en, MatchKind::Name);
+        add(&c.name, &c.name_en, MatchKind::Name);
+        add(&c.name_long, &c.name_en, MatchKind::Name);
+        add(&c.iso_a2, &c.name_en, MatchKind::IsoCode);
+        add(&c.iso_a3, &c.name_en, MatchKind::IsoCode);
     }
     keys
 }
 
-/// Python difflib's `SequenceMatcher(None, a, b).ratio()` (Ratcliff/Obershelp), on chars.
-pub fn similarity(a: &str, b: &str) -> f64 {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    if a.is_empty() && b.is_empty() {
-        return 1.0;
-    }
-    fn matches(a: &[char], b: &[char]) -> usize {
-        // Longest common substring, leftmost in a then b (difflib's find_longest_match
-        // without junk heuristics; names are short, so autojunk never triggers).
-        let (mut best, mut bi, mut bj) = (0usize, 0usize, 0usize);
-        let mut prev = vec![0usize; b.len() + 1];
-        for (i, ca) in a.iter().enumerate() {
-            let mut cur = vec![0usize; b.len() + 1];
-            for (j, cb) in b.iter().enumerate() {
-                if ca == cb {
-                    cur[j + 1] = prev[j] + 1;
-                    if cur[j + 1] > best {
-                        best = cur[j + 1];
-                        bi = i + 1 - best;
-                        bj = j + 1 - best;
-                    }
-                }
-            }
-            prev = cur;
-        }
-        if best == 0 {
-            return 0;
-        }
-        best + matches(&a[..bi], &b[..bj]) + matches(&a[bi + best..], &b[bj + best..])
-    }
-    2.0 * matches(&a, &b) as f64 / (a.len() + b.len()) as f64
+static KEYS: LazyLock<Vec<Key>> = LazyLock::new(build_keys);
+
+/// What a `--country` query resolved to.
+#[derive(Debug, Clone)]
+pub struct CountryMatch {
+    /// The query as given.
+    pub query: String,
+    /// The canonical name (`NAME_EN`).
+    pub name: String,
+    /// How it matched.
+    pub how: MatchKind,
+    /// The features of that name (usually one).
+    pub countries: Vec<&'static Country>,
+    /// `[west, south, east, north]` of their polygons.
+    pub bbox: [f64; 4],
 }
 
-/// The countries named `query`: exact key (case-insensitive), else the closest key with
-/// similarity ≥ 0.8. Several records can share a `NAME_EN`; all are returned.
-pub fn country_by_name(query: &str) -> Result<Vec<&'static Country>, CountryError> {
-    let q = query.trim().to_lowercase();
-    let keys = keys();
-    let canonical = match keys.iter().find(|(k, _)| *k == q) {
-        Some((_, c)) => c.clone(),
-        None => {
-            let mut best: Option<(f64, &str)> = None;
-            for (k, c) in &keys {
-                let r = similarity(&q, k);
-                if r >= 0.8 && best.is_none_or(|(b, _)| r > b) {
-                    best = Some((r, c));
-                }
+impl CountryMatch {
+    /// The ISO alpha-2 code, if the country has one.
+    pub fn alpha2(&self) -> Option<String> {
+        self.countries.iter().find_map(|c| c.alpha2())
+    }
+
+    /// The ISO alpha-3 code, if the country has one.
+    pub fn alpha3(&self) -> Option<String> {
+        self.countries.iter().find_map(|c| c.alpha3())
+    }
+}
+
+/// One line for a person: `country 'norway' -> Norway (NO, NOR), bbox W,S,E,N`, plus how it
+/// matched when that was not by name.
+impl fmt::Display for CountryMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let codes: Vec<String> = [self.alpha2(), self.alpha3()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let codes = if codes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", codes.join(", "))
+        };
+        let [w, s, e, n] = self.bbox;
+        write!(
+            f,
+            "country '{}' -> {}{codes}, bbox {w:.4},{s:.4},{e:.4},{n:.4}",
+            self.query, self.name
+        )?;
+        match &self.how {
+            MatchKind::Name => Ok(()),
+            MatchKind::IsoCode => write!(f, " (ISO code)"),
+            MatchKind::Alias => write!(f, " (alias)"),
+            MatchKind::CloseSpelling { key, score } => {
+                write!(f, " (closest spelling: '{key}', similarity {score:.2})")
             }
-            best.map(|(_, c)| c.to_string())
-                .ok_or_else(|| CountryError(query.to_string()))?
+        }
+    }
+}
+
+/// A country name that does not resolve, with the closest names.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub struct CountryError {
+    /// The query as given.
+    pub query: String,
+    /// Up to five canonical names that come close (similarity ≥ 0.6), best first.
+    pub suggestions: Vec<String>,
+}
+
+impl fmt::Display for CountryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.suggestions.is_empty() {
+            write!(
+                f,
+                "country '{}' not found: use a country name (e.g. 'United Kingdom') or an ISO code (GB, GBR); run 'tessera countries' to list them",
+                self.query
+            )
+        } else {
+            write!(
+                f,
+                "country '{}' not found; did you mean: {}? Run 'tessera countries' to list them",
+                self.query,
+                self.suggestions.join(", ")
+            )
+        }
+    }
+}
+
+/// Up to five canonical names whose best key scores at least [`SUGGEST_CUTOFF`].
+fn suggestions(q: &str) -> Vec<String> {
+    let mut best: Vec<(f64, &str)> = Vec::new();
+    for k in KEYS.iter() {
+        let s = similarity(&k.key, q);
+        if s < SUGGEST_CUTOFF {
+            continue;
+        }
+        match best.iter_mut().find(|(_, c)| *c == k.canonical) {
+            Some(b) => b.0 = b.0.max(s),
+            None => best.push((s, &k.canonical)),
+        }
+    }
+    best.sort_by(|l, r| r.0.total_cmp(&l.0).then_with(|| l.1.cmp(r.1)));
+    best.into_iter()
+        .take(5)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// Resolves `query`: an exact key (case-insensitive, trimmed), else the closest key with
+/// similarity ≥ 0.8 (reported as such); on a miss, the error suggests close names.
+pub fn resolve_country(query: &str) -> Result<CountryMatch, CountryError> {
+    let q = query.trim().to_lowercase();
+    let (canonical, how) = match KEYS.iter().find(|k| k.key == q) {
+        Some(k) => (k.canonical.clone(), k.kind.clone()),
+        None => {
+            let best = close_matches(&q, KEYS.iter().map(|k| k.key.as_str()), 1, CLOSE_CUTOFF);
+            let Some(&(score, key)) = best.first() else {
+                return Err(CountryError {
+                    query: query.to_string(),
+                    suggestions: suggestions(&q),
+                });
+            };
+            let k = KEYS
+                .iter()
+                .find(|k| k.key == key)
+                .expect("a key of the table");
+            (
+                k.canonical.clone(),
+                MatchKind::CloseSpelling {
+                    key: key.to_string(),
+                    score,
+                },
+            )
         }
     };
-    Ok(countries()
+    let cs: Vec<&'static Country> = countries()
         .iter()
         .filter(|c| c.name_en == canonical)
-        .collect())
+        .collect();
+    let bbox = total_bounds(&cs).expect("countries without polygons are dropped on load");
+    Ok(CountryMatch {
+        query: query.to_string(),
+        name: canonical,
+        how,
+        countries: cs,
+        bbox,
+    })
+}
+
+/// The countries named `query` (see [`resolve_country`]). Several features can share a
+/// `NAME_EN`; all are returned.
+pub fn country_by_name(query: &str) -> Result<Vec<&'static Country>, CountryError> {
+    resolve_country(query).map(|m| m.countries)
+}
+
+/// The countries whose name contains `filter` (case-insensitive) or whose ISO code
+/// (alpha-2, alpha-3, numeric) it is; all of them for an empty filter. Sorted by name.
+pub fn find_countries(filter: &str) -> Vec<&'static Country> {
+    let f = filter.trim().to_lowercase();
+    countries()
+        .iter()
+        .filter(|c| {
+            f.is_empty()
+                || [&c.name_en, &c.name, &c.name_long]
+                    .iter()
+                    .any(|n| n.to_lowercase().contains(&f))
+                || [&c.iso_a2, &c.iso_a3, &c.iso_a2_eh, &c.iso_a3_eh, &c.iso_n3]
+                    .iter()
+                    .any(|code| code.to_lowercase() == f)
+        })
+        .collect()
 }
 
 /// `[west, south, east, north]` of several countries' polygons.
@@ -214,33 +474,5 @@ pub fn total_bounds(cs: &[&Country]) -> Option<[f64; 4]> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loads_and_resolves() {
-        assert!(countries().len() > 170, "{}", countries().len());
-        let uk = country_by_name("UK").unwrap();
-        assert_eq!(uk[0].name_en, "United Kingdom");
-        let b = total_bounds(&uk).unwrap();
-        assert!(
-            b[0] < -5.0 && b[2] > 1.0 && b[1] > 49.0 && b[3] < 61.0,
-            "{b:?}"
-        );
-        assert_eq!(country_by_name("gbr").unwrap()[0].name_en, "United Kingdom");
-        assert_eq!(country_by_name(" france ").unwrap()[0].name_en, "France");
-        assert_eq!(country_by_name("FR").unwrap()[0].name_en, "France");
-        assert_eq!(country_by_name("Germny").unwrap()[0].name_en, "Germany");
-        assert!(country_by_name("Atlantis").is_err());
-        assert!(country_by_name("").is_err());
-    }
-
-    #[test]
-    fn difflib_ratio() {
-        // Values from Python: difflib.SequenceMatcher(None, a, b).ratio()
-        assert!((similarity("germny", "germany") - 0.923_076_923_076_923).abs() < 1e-12);
-        assert!((similarity("abcd", "bcde") - 0.75).abs() < 1e-12);
-        assert_eq!(similarity("", ""), 1.0);
-        assert_eq!(similarity("abc", "xyz"), 0.0);
-    }
-}
+#[path = "countries_tests.rs"]
+mod tests;

@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use crate::countries::countries;
+use crate::ne110m::ne110m;
 
 /// One directed edge (x0, y0) → (x1, y1) in degrees.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +33,7 @@ fn band_of(lat: f64) -> usize {
 impl LandIndex {
     fn build() -> LandIndex {
         let mut bands: Vec<Vec<Edge>> = vec![Vec::new(); NBANDS];
-        for c in countries() {
+        for c in ne110m() {
             for p in &c.polygons {
                 for ring in &p.rings {
                     let n = ring.len();

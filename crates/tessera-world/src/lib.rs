@@ -1,13 +1,22 @@
-//! The world map every tool needs offline: Natural Earth 1:110m admin-0 countries (public
-//! domain, v5.1.1) embedded in the binary. It gives country lookup by name, ISO code or
-//! alias, and the land/water boundary as the union of the country polygons.
+//! The world map every tool needs offline, embedded in the binary: Natural Earth admin-0
+//! countries (public domain). Country lookup by name, ISO code, alias or close spelling uses
+//! the 1:50m polygons (world-atlas TopoJSON, so Monaco and Liechtenstein are there); the
+//! land/water boundary is the union of the 1:110m polygons (v5.1.1), which the synthetic
+//! world is drawn from.
 
 #![warn(missing_docs)]
 
 mod countries;
+mod difflib;
 mod land;
+mod ne110m;
+pub mod topojson;
 
-pub use countries::{Country, CountryError, countries, country_by_name, similarity, total_bounds};
+pub use countries::{
+    CLOSE_CUTOFF, Country, CountryError, CountryMatch, MatchKind, SUGGEST_CUTOFF, countries,
+    country_by_name, find_countries, resolve_country, total_bounds,
+};
+pub use difflib::{close_matches, similarity};
 pub use land::{LandIndex, LandRaster, land_index};
 
 /// A closed ring of (lon, lat) vertices (first vertex repeated at the end or not).

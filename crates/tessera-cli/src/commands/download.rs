@@ -15,7 +15,7 @@ use tessera_client::export::{
     GeoTiffExport, check_dataset_dir, export_tile, geotiff_path, parse_bands, write_metadata,
 };
 use tessera_client::local::{EmbeddingTile, npy_paths};
-use tessera_client::region::{RegionArgs, resolve};
+use tessera_client::region::RegionArgs;
 use tessera_core::dataset::keys;
 use tessera_core::{Format, FormatChoice, TileId};
 use tessera_formats::geotiff::Compression;
@@ -123,7 +123,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
     }
     let ds = dataset(&a.dataset, FormatChoice::Only(Format::Npy), g.quiet)?;
     let npy_dir = ds.npy_dir().map_err(|e| usage(e.to_string()))?;
-    let region = resolve(&region_args(&a.region)).map_err(cli_err)?;
+    let region = crate::commands::countries::resolve_region(&a.region, g)?;
     if let Some(out) = &a.output {
         if !a.dry_run {
             preflight(out).map_err(cli_err)?;
@@ -167,7 +167,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
         if a.json {
             println!(
                 "{}",
-                json!({"dry_run": true, "files": files, "bytes": bytes, "tiles": tiles.len(), "year": a.year,
+                json!({"dry_run": true, "country": region.country_name(), "files": files, "bytes": bytes, "tiles": tiles.len(), "year": a.year,
                        "format": if tiff { "tiff" } else { "npy" }, "dataset": format!("{} {}", ds.version.path, ds.variant),
                        "tile_names": tiles.iter().map(|e| e.tile.name()).collect::<Vec<_>>()})
             );
@@ -315,7 +315,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
         println!(
             "{}",
             json!({
-                "output": out, "tiles": tiles.len(), "complete_tiles": complete.len(),
+                "output": out, "country": region.country_name(), "tiles": tiles.len(), "complete_tiles": complete.len(),
                 "downloaded_files": report.downloaded(), "skipped_files": report.skipped(), "resumed_files": report.resumed(),
                 "failed_files": fails.iter().map(|(i, e)| json!({"key": i.key, "error": e.to_string()})).collect::<Vec<_>>(),
                 "bytes_fetched": report.fetched, "download_seconds": download_secs,

@@ -1,6 +1,7 @@
 //! Command implementations: each turns parsed arguments into library calls and output.
 
 pub(crate) mod common;
+pub(crate) mod countries;
 mod demo;
 pub(crate) mod download;
 mod info;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sample(a) => sample::run(&a, g),
         Command::Demo(a) => demo::run(&a, g),
         Command::Zarr(c) => zarr::run(c, g),
+        Command::Countries(a) => countries::run(&a),
     }
 }

@@ -30,7 +30,6 @@ use crate::cli::{
     ZarrReadArgs, ZarrVerifyArgs,
 };
 use crate::commands::common::{cli_err, dataset, human, mirror, registry, runtime};
-use crate::commands::download::region_args;
 use crate::commands::progress;
 use crate::exit::usage;
 
@@ -629,7 +628,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         .compress
         .parse()
         .map_err(|e: tessera_formats::geotiff::codec::BadCompression| usage(e.to_string()))?;
-    let region = tessera_client::region::resolve(&region_args(&a.region)).map_err(cli_err)?;
+    let region = crate::commands::countries::resolve_region(&a.region, g)?;
     let bbox = region.bounds();
     let (location, ds) = resolve_store(a.store_url.as_deref(), &a.dataset, g)?;
     if let (Some(out), Some(d)) = (&a.output, &ds) {
@@ -674,7 +673,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         if a.json {
             println!(
                 "{}",
-                json!({"dry_run": true, "source": "zarr", "store": location, "files": windows.len(),
+                json!({"dry_run": true, "source": "zarr", "country": region.country_name(), "store": location, "files": windows.len(),
                        "bytes": bytes, "year": a.year,
                        "zones": windows.iter().map(|w| json!({"zone": w.zone, "width": w.width(), "height": w.height()})).collect::<Vec<_>>()})
             );
@@ -743,7 +742,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.json {
         println!(
             "{}",
-            json!({"source": "zarr", "store": location, "year": a.year, "seconds": secs,
+            json!({"source": "zarr", "country": region.country_name(), "store": location, "year": a.year, "seconds": secs,
                    "requests": req, "bytes_fetched": bytes,
                    "files": files.iter().map(|(p, n, w)| json!({"path": p, "bytes": n, "zone": w.zone,
                         "width": w.width(), "height": w.height()})).collect::<Vec<_>>()})
