@@ -148,7 +148,15 @@ pub fn read_points(path: &Path) -> Result<PointTable> {
     let t = match ext.as_str() {
         "csv" | "txt" => read_csv(path)?,
         "geojson" | "json" => read_geojson_points(path)?,
-        "parquet" | "geoparquet" | "pq" => read_parquet_points(path)?,
+        // The Parquet decoder asserts on some corrupt files; a panic there is an error.
+        "parquet" | "geoparquet" | "pq" => {
+            tessera_formats::guard::contain(|| read_parquet_points(path)).unwrap_or_else(|e| {
+                Err(ClientError::Usage(format!(
+                    "{}: not a readable Parquet file: {e}",
+                    path.display()
+                )))
+            })?
+        }
         _ => {
             return Err(ClientError::Usage(format!(
                 "{}: unsupported points file; use .csv (lon,lat,...), .geojson or .parquet/.geoparquet",

@@ -6,7 +6,7 @@
 pub mod atomic;
 pub mod dtype;
 pub mod geotiff;
-pub(crate) mod guard;
+pub mod guard;
 pub mod manifest;
 pub mod npy;
 pub mod safe_fs;
