@@ -4,6 +4,8 @@
 //! and, for the small countries 1:110m lacks (Monaco, Liechtenstein, ...), to ISO 3166-1
 //! (Debian's iso-codes). Lookup by name, ISO code, alias or a close spelling, as the
 //! reference's `--country` does (difflib's ratio, cutoff 0.8), saying what matched and how.
+//! A country 1:110m has keeps only the 1:50m parts near its 1:110m bbox (the far overseas
+//! parts are left out, as 1:110m leaves them out; see `near_110m`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,7 +13,7 @@ use std::sync::LazyLock;
 
 use crate::difflib::{close_matches, similarity};
 use crate::ne110m::ne110m;
-use crate::{Polygon, rings_bbox, topojson};
+use crate::{Polygon, Ring, rings_bbox, topojson};
 
 static TOPOJSON: &str = include_str!("../data/countries-50m.json");
 static ISO_3166_1: &str = include_str!("../data/iso_3166_1.csv");
@@ -41,7 +43,9 @@ pub struct Country {
     pub iso_a3_eh: String,
     /// ISO 3166-1 numeric, three digits (may be "-99").
     pub iso_n3: String,
-    /// Polygons.
+    /// Polygons: all of the 1:50m feature's for a country 1:110m lacks, else those near the
+    /// 1:110m country (the overseas parts left out, as 1:110m leaves them out; see
+    /// `near_110m`).
     pub polygons: Vec<Polygon>,
     /// `[west, south, east, north]` of the polygons.
     pub bbox: [f64; 4],
@@ -136,6 +140,104 @@ fn join(features: &[topojson::Feature]) -> Vec<Option<usize>> {
     joined
 }
 
+/// How far (degrees, on each side) beyond its 1:110m bbox a 1:50m part of a country may lie
+/// and still count as the country's (see [`near_110m`]).
+pub(crate) const NEAR_110M_DEG: f64 = 5.0;
+
+/// Whether the segment `a`-`b` meets the box `[w, s, e, n]` (Liang-Barsky clipping).
+fn segment_meets_box(a: (f64, f64), b: (f64, f64), [w, s, e, n]: [f64; 4]) -> bool {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [(-dx, a.0 - w), (dx, e - a.0), (-dy, a.1 - s), (dy, n - a.1)] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return false;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                t0 = t0.max(t);
+            } else {
+                t1 = t1.min(t);
+            }
+            if t0 > t1 {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Whether `pt` lies inside `ring` (even-odd rule).
+fn ring_contains(ring: &Ring, (x, y): (f64, f64)) -> bool {
+    let mut inside = false;
+    let n = ring.len();
+    for i in 0..n {
+        let (x0, y0) = ring[i];
+        let (x1, y1) = ring[(i + 1) % n];
+        if (y0 > y) != (y1 > y) && x < x0 + (y - y0) / (y1 - y0) * (x1 - x0) {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
+/// Whether a polygon (its exterior ring) meets the box `[w, s, e, n]`: an edge of the ring
+/// crosses or lies in the box, or the box lies inside the ring.
+fn polygon_meets_box(p: &Polygon, b: [f64; 4]) -> bool {
+    let Some(outer) = p.rings.first().filter(|r| !r.is_empty()) else {
+        return false;
+    };
+    let n = outer.len();
+    (0..n).any(|i| segment_meets_box(outer[i], outer[(i + 1) % n], b))
+        || ring_contains(outer, (b[0], b[1]))
+}
+
+/// The 1:50m parts of a country that 1:110m also has, near the 1:110m country.
+///
+/// 1:50m adds the far overseas parts that 1:110m leaves out (French Guiana is in both, but
+/// 1:50m's France also has Martinique, Guadeloupe, Reunion and Mayotte; the Netherlands its
+/// Caribbean islands; Portugal the Azores and Madeira; Spain the Canaries; Chile Easter
+/// Island; Ecuador the Galapagos; Norway Jan Mayen; the USA the Aleutians beyond the
+/// antimeridian; New Zealand the Chathams beyond it and Tokelau), and a `--country` bbox over
+/// all of them covers half the globe or all of it.
+///
+/// The rule: keep the polygons that meet the 1:110m country's bbox grown by
+/// [`NEAR_110M_DEG`] (5 degrees) on each side, and take the bbox from those. The islands near
+/// the country that 1:110m drops stay in (Shetland, Bornholm, Rhodes, Okinawa, Amami and the
+/// Ogasawara Islands, Kinmen, the Batanes, southern Vanuatu, Juan Fernandez, the Auckland
+/// Islands, the Aleutians east of 177 W) and the far ones are left out as 1:110m left them:
+/// the nearest left out lie 5.3 degrees off (an Aleutian), then Campbell Island (5.8),
+/// Miyako and Yaeyama (6.2 to 6.6), Martinique (6.3), the Canaries (6.7) and Madeira (7.2).
+/// A 1 degree margin would drop Shetland, Bornholm, Rhodes and Okinawa too.
+///
+/// The grown box does not wrap round the antimeridian (a `[west, south, east, north]` bbox
+/// cannot cross it), so the Chathams and the Aleutians west of 180 are out and neither the
+/// USA nor New Zealand spans -180..180. A 1:110m bbox that already spans the whole
+/// -180..180 (Russia, Fiji, Antarctica: they straddle the antimeridian or circle the pole)
+/// says nothing about which parts are near, so those keep all their polygons, as before.
+/// The countries 1:110m lacks (Monaco, Liechtenstein, ...) keep all theirs too (the caller
+/// does not call this for them). Should no polygon meet the box (none does in the embedded
+/// data), all are kept.
+pub(crate) fn near_110m(polygons: &[Polygon], bbox_110m: [f64; 4]) -> Vec<Polygon> {
+    let [w, s, e, n] = bbox_110m;
+    if e - w >= 359.0 {
+        return polygons.to_vec();
+    }
+    let m = NEAR_110M_DEG;
+    let grown = [w - m, s - m, e + m, n + m];
+    let near: Vec<Polygon> = polygons
+        .iter()
+        .filter(|p| polygon_meets_box(p, grown))
+        .cloned()
+        .collect();
+    if near.is_empty() {
+        polygons.to_vec()
+    } else {
+        near
+    }
+}
+
 fn load() -> Vec<Country> {
     let features = topojson::decode(TOPOJSON, "countries").expect("embedded TopoJSON is valid");
     let iso = iso_table();
@@ -148,7 +250,11 @@ fn load() -> Vec<Country> {
         .collect();
     let mut out = Vec::new();
     for (f, j) in features.iter().zip(&joined) {
-        let Some(bbox) = rings_bbox(f.polygons.iter().flat_map(|p| p.rings.iter())) else {
+        let polygons = match j {
+            Some(ri) => near_110m(&f.polygons, ne110m()[*ri].bbox),
+            None => f.polygons.clone(),
+        };
+        let Some(bbox) = rings_bbox(polygons.iter().flat_map(|p| p.rings.iter())) else {
             continue;
         };
         let map_name = f.properties["name"].as_str().unwrap_or("").to_string();
@@ -164,7 +270,7 @@ fn load() -> Vec<Country> {
                     iso_a2_eh: r.iso_a2_eh.clone(),
                     iso_a3_eh: r.iso_a3_eh.clone(),
                     iso_n3: f.id.clone().unwrap_or_else(|| r.iso_n3.clone()),
-                    polygons: f.polygons.clone(),
+                    polygons: polygons.clone(),
                     bbox,
                 }
             }
@@ -196,7 +302,7 @@ fn load() -> Vec<Country> {
                         Some(_) => f.id.clone().unwrap_or_else(|| "-99".into()),
                         None => "-99".into(),
                     },
-                    polygons: f.polygons.clone(),
+                    polygons,
                     bbox,
                 }
             }

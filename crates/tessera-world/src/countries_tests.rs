@@ -188,3 +188,184 @@ fn every_country_has_a_sane_bbox() {
         assert!(!c.name_en.is_empty());
     }
 }
+
+/// The 1:110m bbox of the record named `name_en`.
+fn bbox_110m(name_en: &str) -> [f64; 4] {
+    crate::ne110m::ne110m()
+        .iter()
+        .find(|r| r.name_en == name_en)
+        .unwrap_or_else(|| panic!("{name_en} in 1:110m"))
+        .bbox
+}
+
+/// All the polygons of the 1:50m feature with map name `name`, as the TopoJSON has them.
+fn feature_polygons(name: &str) -> Vec<Polygon> {
+    topojson::decode(TOPOJSON, "countries")
+        .unwrap()
+        .into_iter()
+        .find(|f| f.properties["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("{name} in 1:50m"))
+        .polygons
+}
+
+fn square(w: f64, s: f64, e: f64, n: f64) -> Polygon {
+    Polygon {
+        rings: vec![vec![(w, s), (w, n), (e, n), (e, s), (w, s)]],
+    }
+}
+
+#[test]
+fn near_110m_keeps_what_meets_the_grown_box() {
+    let bbox = [0.0, 0.0, 10.0, 10.0];
+    let inside = square(2.0, 2.0, 3.0, 3.0);
+    let near = square(14.0, 14.0, 20.0, 20.0); // its corner is in the grown box
+    let far = square(15.5, 0.0, 16.0, 1.0);
+    // A thin sliver whose edge crosses the grown box with no vertex in it.
+    let crossing = Polygon {
+        rings: vec![vec![(-20.0, 5.0), (-20.0, 5.1), (30.0, 5.1), (30.0, 5.0)]],
+    };
+    // A polygon the grown box lies inside.
+    let around = square(-50.0, -50.0, 50.0, 50.0);
+    // Beyond the antimeridian: the grown box does not wrap.
+    let wrapped = Polygon {
+        rings: vec![vec![(-180.0, 0.0), (-180.0, 1.0), (-178.0, 0.0)]],
+    };
+    let all = [
+        inside.clone(),
+        near.clone(),
+        far.clone(),
+        crossing.clone(),
+        around.clone(),
+    ];
+    assert_eq!(
+        near_110m(&all, bbox),
+        vec![inside.clone(), near, crossing, around]
+    );
+    let east = [174.0, -40.0, 178.0, -35.0];
+    assert_eq!(
+        near_110m(&[square(175.0, -39.0, 176.0, -38.0), wrapped.clone()], east),
+        vec![square(175.0, -39.0, 176.0, -38.0)]
+    );
+    // A 1:110m bbox over all longitudes keeps everything, as does a miss.
+    let world = [-180.0, -20.0, 180.0, -15.0];
+    assert_eq!(near_110m(&[far.clone(), wrapped.clone()], world).len(), 2);
+    assert_eq!(
+        near_110m(std::slice::from_ref(&far), [0.0, 50.0, 1.0, 51.0]),
+        vec![far]
+    );
+}
+
+#[test]
+fn overseas_parts_are_left_out() {
+    // 1:110m's France includes French Guiana (and nothing else overseas).
+    let fr110 = bbox_110m("France");
+    for (got, want) in fr110.iter().zip([-54.52, 2.05, 9.56, 51.15]) {
+        assert!((got - want).abs() < 0.01, "{fr110:?}");
+    }
+    let fr = one("France").bbox;
+    for (a, b) in fr.iter().zip(fr110) {
+        assert!((a - b).abs() <= 1.0, "{fr:?} vs {fr110:?}");
+    }
+    assert!(
+        one("Netherlands").bbox[0] > 3.0,
+        "{:?}",
+        one("Netherlands").bbox
+    );
+    assert!(one("Norway").bbox[0] > 4.0, "{:?}", one("Norway").bbox);
+    // The USA: 1:110m's box (-171.8..-67.0) and the eastern Aleutians near it, not -180..180.
+    let us110 = bbox_110m("United States of America");
+    assert!(us110[0] > -172.0 && us110[2] < -66.9, "{us110:?}");
+    let us = one("usa").bbox;
+    assert!(
+        us[0] > -180.0 && us[0] < us110[0] && us[2] < -66.0,
+        "{us:?}"
+    );
+    let nz = one("New Zealand").bbox;
+    assert!(nz[0] > 160.0 && nz[2] < 179.0 && nz[3] < -34.0, "{nz:?}");
+    assert!(one("Chile").bbox[0] > -80.0, "{:?}", one("Chile").bbox);
+    assert!(one("Ecuador").bbox[0] > -82.0, "{:?}", one("Ecuador").bbox);
+    assert!(
+        one("Portugal").bbox[0] > -10.0,
+        "{:?}",
+        one("Portugal").bbox
+    );
+    assert!(one("Spain").bbox[1] > 35.0, "{:?}", one("Spain").bbox);
+}
+
+#[test]
+fn nearby_islands_stay_in() {
+    let uk = one("uk").bbox;
+    assert!(uk[3] >= 60.8 && uk[3] < 61.0, "Shetland: {uk:?}");
+    assert!(
+        one("Denmark").bbox[2] > 15.0,
+        "Bornholm: {:?}",
+        one("Denmark").bbox
+    );
+    assert!(
+        one("Greece").bbox[2] > 28.0,
+        "Rhodes: {:?}",
+        one("Greece").bbox
+    );
+    assert!(
+        one("Japan").bbox[1] < 26.5,
+        "Okinawa: {:?}",
+        one("Japan").bbox
+    );
+}
+
+#[test]
+fn antimeridian_and_small_countries_keep_every_polygon() {
+    for (q, name) in [
+        ("Russia", "Russia"),
+        ("Fiji", "Fiji"),
+        ("Monaco", "Monaco"),
+        ("Liechtenstein", "Liechtenstein"),
+    ] {
+        let m = one(q);
+        assert_eq!(m.countries.len(), 1, "{q}");
+        let all = feature_polygons(name);
+        assert_eq!(m.countries[0].polygons, all, "{q}");
+        let b = rings_bbox(all.iter().flat_map(|p| p.rings.iter())).unwrap();
+        assert_eq!(m.bbox, b, "{q}");
+    }
+    // Russia and Fiji still span the antimeridian, as before.
+    for q in ["Russia", "Fiji"] {
+        let b = one(q).bbox;
+        assert!(b[0] <= -179.9 && b[2] >= 179.8, "{q} {b:?}");
+    }
+    // Monaco and Liechtenstein stay tight.
+    let [w, s, e, n] = one("Monaco").bbox;
+    assert!(e - w < 0.1 && n - s < 0.1, "{:?}", one("Monaco").bbox);
+    let [w, s, e, n] = one("Liechtenstein").bbox;
+    assert!(
+        e - w < 0.3 && n - s < 0.3,
+        "{:?}",
+        one("Liechtenstein").bbox
+    );
+}
+
+/// Every polygon of a country 1:110m has meets the grown 1:110m box (the fallback that keeps
+/// all when none does is never taken), unless that box spans all longitudes.
+#[test]
+fn every_joined_country_stays_near_its_110m_box() {
+    let m = NEAR_110M_DEG;
+    let mut joined = 0;
+    for r in crate::ne110m::ne110m() {
+        let [w, s, e, n] = r.bbox;
+        if e - w >= 359.0 {
+            continue;
+        }
+        let grown = [w - m, s - m, e + m, n + m];
+        for c in countries().iter().filter(|c| c.name_en == r.name_en) {
+            joined += 1;
+            assert!(
+                c.polygons.iter().all(|p| polygon_meets_box(p, grown)),
+                "{} {:?} vs {:?}",
+                c.name_en,
+                c.bbox,
+                r.bbox
+            );
+        }
+    }
+    assert!(joined > 170, "{joined}");
+}
