@@ -58,8 +58,9 @@ pub struct RegionSelect {
     /// LON,LAT: the tile containing the point.
     #[arg(long, allow_hyphen_values = true)]
     pub tile: Option<String>,
-    /// A GeoJSON or Shapefile (with .prj); its bounding box is used.
-    #[arg(long, value_name = "PATH")]
+    /// A GeoJSON, Shapefile (with .prj) or GeoPackage, as a path or an http(s) URL; its
+    /// bounding box is used.
+    #[arg(long, value_name = "PATH|URL")]
     pub region_file: Option<std::path::PathBuf>,
     /// A country by name, ISO code or alias (uk, usa, ...); its bounding box is used
     /// ('tessera countries' lists them).

@@ -1,5 +1,11 @@
-//! Region selection: `--bbox`, `--tile`, `--region-file` (GeoJSON, Shapefile) and
-//! `--country`, resolved to WGS84 bounds and the reference's tile query box.
+//! Region selection: `--bbox`, `--tile`, `--region-file` (GeoJSON, Shapefile, GeoPackage,
+//! local or by http(s) URL) and `--country`, resolved to WGS84 bounds and the reference's
+//! tile query box.
+
+mod gpkg;
+mod url;
+
+pub use url::MAX_REGION_BYTES;
 
 use std::path::Path;
 
@@ -120,45 +126,67 @@ pub fn resolve(a: &RegionArgs) -> Result<Region> {
     }
     let path = a.region_file.as_ref().expect("one selector is set");
     let polygons = read_region_file(path)?;
-    let b = tessera_world::rings_bbox(polygons.iter().flat_map(|p| p.rings.iter())).ok_or_else(
-        || ClientError::Usage(format!("{}: the region has no coordinates", path.display())),
-    )?;
+    let name = file_label(path);
+    let b = tessera_world::rings_bbox(polygons.iter().flat_map(|p| p.rings.iter()))
+        .ok_or_else(|| ClientError::Usage(format!("{name}: the region has no coordinates")))?;
     let bbox = Bbox::new(b[0], b[1], b[2], b[3])
-        .map_err(|e| ClientError::Usage(format!("{}: {e}", path.display())))?;
+        .map_err(|e| ClientError::Usage(format!("{name}: {e}")))?;
     Ok(Region {
-        label: format!("region file {}", path.display()),
+        label: format!("region file {name}"),
         spec: BboxSpec::Box(bbox),
         polygons,
         country: None,
     })
 }
 
-/// Reads a region file (GeoJSON or Shapefile) as WGS84 polygons; points and lines count
-/// by their coordinates (for the bounds).
+/// How a region file is named in messages: the path, or the URL without credentials.
+fn file_label(path: &Path) -> String {
+    match path.to_str() {
+        Some(s) if url::is_url(s) => url::shown(s),
+        _ => path.display().to_string(),
+    }
+}
+
+/// Reads a region file (GeoJSON, Shapefile or GeoPackage; a path or an http(s) URL) as
+/// WGS84 polygons; points and lines count by their coordinates (for the bounds).
 pub fn read_region_file(path: &Path) -> Result<Vec<Polygon>> {
+    if let Some(s) = path.to_str()
+        && url::is_url(s)
+    {
+        let fetched = url::fetch(s)?;
+        return read_local(&fetched.path, &url::shown(s));
+    }
     if !path.is_file() {
         return Err(ClientError::Usage(format!(
             "region file {} does not exist",
             path.display()
         )));
     }
+    read_local(path, &path.display().to_string())
+}
+
+/// Reads a local region file by its extension; `label` names it in messages.
+fn read_local(path: &Path, label: &str) -> Result<Vec<Polygon>> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     match ext.as_str() {
-        "shp" => read_shapefile(path),
-        "geojson" | "json" => read_geojson(path),
+        "shp" => read_shapefile(path, label),
+        "geojson" | "json" => read_geojson(path, label),
+        "gpkg" => {
+            let (polys, crs) = gpkg::read(path, label)?;
+            finish(polys, crs, label)
+        }
         _ => Err(ClientError::Usage(format!(
-            "{}: unsupported region file; use GeoJSON (.geojson, .json) or a Shapefile (.shp with .prj)",
-            path.display()
+            "{label}: unsupported region file; use GeoJSON (.geojson, .json), GeoPackage (.gpkg) or a Shapefile (.shp with .prj)"
         ))),
     }
 }
 
 /// The CRS a GeoJSON names in its (pre-RFC 7946) `crs` member; WGS84 when absent.
-fn geojson_crs(v: &serde_json::Value, path: &Path) -> Result<Crs> {
+fn geojson_crs(v: &serde_json::Value, label: &str) -> Result<Crs> {
     let Some(name) = v.pointer("/crs/properties/name").and_then(|n| n.as_str()) else {
         return Ok(Crs::Wgs84);
     };
@@ -172,19 +200,17 @@ fn geojson_crs(v: &serde_json::Value, path: &Path) -> Result<Crs> {
         .and_then(|c| c.parse::<u32>().ok());
     code.and_then(|c| Crs::from_epsg(c).ok()).ok_or_else(|| {
         ClientError::Usage(format!(
-            "{}: unsupported CRS '{name}'; use WGS84 (EPSG:4326), Web Mercator or UTM",
-            path.display()
+            "{label}: unsupported CRS '{name}'; use WGS84 (EPSG:4326), Web Mercator or UTM"
         ))
     })
 }
 
-fn read_geojson(path: &Path) -> Result<Vec<Polygon>> {
+fn read_geojson(path: &Path, label: &str) -> Result<Vec<Polygon>> {
     let text = std::fs::read_to_string(path).map_err(|e| ClientError::io(path, e))?;
-    let bad = |e: &dyn std::fmt::Display| {
-        ClientError::Usage(format!("{}: malformed GeoJSON: {e}", path.display()))
-    };
+    let bad =
+        |e: &dyn std::fmt::Display| ClientError::Usage(format!("{label}: malformed GeoJSON: {e}"));
     let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(&e))?;
-    let crs = geojson_crs(&raw, path)?;
+    let crs = geojson_crs(&raw, label)?;
     let gj: geojson::GeoJson = text.parse().map_err(|e| bad(&e))?;
     let mut geoms = Vec::new();
     match gj {
@@ -206,7 +232,7 @@ fn read_geojson(path: &Path) -> Result<Vec<Polygon>> {
     for g in geoms {
         collect(&g.value, &mut out);
     }
-    finish(out, crs, path)
+    finish(out, crs, label)
 }
 
 fn ring(coords: &[geojson::Position]) -> Vec<(f64, f64)> {
@@ -246,12 +272,11 @@ fn collect(v: &geojson::GeometryValue, out: &mut Vec<Polygon>) {
 }
 
 /// Reprojects to WGS84 and checks that there are finite coordinates in range.
-fn finish(mut polys: Vec<Polygon>, crs: Crs, path: &Path) -> Result<Vec<Polygon>> {
+fn finish(mut polys: Vec<Polygon>, crs: Crs, label: &str) -> Result<Vec<Polygon>> {
     polys.retain(|p| p.rings.iter().any(|r| !r.is_empty()));
     if polys.is_empty() {
         return Err(ClientError::Usage(format!(
-            "{}: the region must contain non-empty geometries",
-            path.display()
+            "{label}: the region must contain non-empty geometries"
         )));
     }
     for p in &mut polys {
@@ -261,10 +286,8 @@ fn finish(mut polys: Vec<Polygon>, crs: Crs, path: &Path) -> Result<Vec<Polygon>
                 if !pt.0.is_finite() || !pt.1.is_finite() || pt.0.abs() > 180.0 || pt.1.abs() > 90.0
                 {
                     return Err(ClientError::Usage(format!(
-                        "{}: coordinates ({}, {}) are outside WGS84 after reprojection from {crs}",
-                        path.display(),
-                        pt.0,
-                        pt.1
+                        "{label}: coordinates ({}, {}) are outside WGS84 after reprojection from {crs}",
+                        pt.0, pt.1
                     )));
                 }
             }
@@ -321,25 +344,21 @@ pub fn prj_crs(wkt: &str) -> Option<Crs> {
     Some(Crs::Utm { zone, north })
 }
 
-fn read_shapefile(path: &Path) -> Result<Vec<Polygon>> {
+fn read_shapefile(path: &Path, label: &str) -> Result<Vec<Polygon>> {
     let prj = path.with_extension("prj");
     let wkt = std::fs::read_to_string(&prj).map_err(|_| {
         ClientError::Usage(format!(
-            "{}: the Shapefile has no .prj, so its CRS is unknown; add {} or convert the region to GeoJSON",
-            path.display(),
+            "{label}: the Shapefile has no .prj, so its CRS is unknown; add {} or convert the region to GeoJSON",
             prj.display()
         ))
     })?;
     let crs = prj_crs(&wkt).ok_or_else(|| {
         ClientError::Usage(format!(
-            "{}: unsupported CRS in {}; use WGS84, Web Mercator or a WGS84 UTM zone",
-            path.display(),
-            prj.display()
+            "{label}: unsupported CRS in its .prj; use WGS84, Web Mercator or a WGS84 UTM zone"
         ))
     })?;
-    let shapes = shapefile::read_shapes(path).map_err(|e| {
-        ClientError::Usage(format!("{}: unreadable Shapefile: {e}", path.display()))
-    })?;
+    let shapes = shapefile::read_shapes(path)
+        .map_err(|e| ClientError::Usage(format!("{label}: unreadable Shapefile: {e}")))?;
     let mut out = Vec::new();
     for s in shapes {
         match s {
@@ -366,7 +385,7 @@ fn read_shapefile(path: &Path) -> Result<Vec<Polygon>> {
             _ => {}
         }
     }
-    finish(out, crs, path)
+    finish(out, crs, label)
 }
 
 #[cfg(test)]
