@@ -5,6 +5,10 @@
 # `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# GDAL first: nothing is installed when it is missing.
+for tool in gdalinfo gdallocationinfo gdal_translate; do
+  command -v "$tool" >/dev/null || { echo "error: $tool not found; install GDAL (Debian: apt-get install gdal-bin)" >&2; exit 1; }
+done
 if [ -z "${TESSERA_PYTHON:-}" ]; then
   venv=${TESSERA_VENV:-.venv}
   if ! "$venv/bin/python" -c "import numpy, pyarrow, pandas, pyproj, zarr, numcodecs" 2>/dev/null; then
@@ -15,7 +19,4 @@ if [ -z "${TESSERA_PYTHON:-}" ]; then
   fi
   export TESSERA_PYTHON="$PWD/$venv/bin/python"
 fi
-for tool in gdalinfo gdallocationinfo gdal_translate; do
-  command -v "$tool" >/dev/null || { echo "error: $tool not found; install GDAL (Debian: apt-get install gdal-bin)" >&2; exit 1; }
-done
 cargo test --workspace "$@"

@@ -17,6 +17,7 @@ pub struct Cli {
 
 /// Options of every command that talks to a mirror.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Mirror root: https://..., http://..., s3://bucket/prefix or a local directory
     /// [default: https://data.source.coop/tessera/tessera]
@@ -74,7 +75,8 @@ pub struct DatasetSelect {
     /// Dataset version (v1, v1.1, v2, ...).
     #[arg(long, default_value = "v1.1")]
     pub dataset_version: String,
-    /// Dataset variant [default: the version's default for the format, e.g. cambridge for v1.1 NPY].
+    /// Dataset variant [default: the version's one default for every command: cambridge for
+    /// v1.1, vultr for v1; v1.1 dclimate is a Zarr store only].
     #[arg(long)]
     pub dataset_variant: Option<String>,
 }
@@ -104,6 +106,8 @@ pub enum Command {
     /// List the countries --country accepts: name, ISO codes and bounding box (Natural
     /// Earth 1:50m), optionally filtered.
     Countries(CountriesArgs),
+    /// Print the version (as `geotessera version` does), with the formats it reads.
+    Version,
 }
 
 /// `tessera zarr ...`.
@@ -121,6 +125,9 @@ pub enum ZarrCommand {
 
 /// `tessera zarr build`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera --mirror ./mirror zarr build -o ./mirror/zarr/v1.1
+  tessera --mirror URL zarr build -o store --years 2024 --task-index 0 --task-count 8")]
 pub struct ZarrBuildArgs {
     /// The store directory to write.
     #[arg(short, long)]
@@ -182,6 +189,9 @@ pub struct ZarrVerifyArgs {
 
 /// `tessera zarr read`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera zarr read STORE --bbox 0.05,52.15,0.25,52.25 --year 2024 -o region.npy
+  tessera zarr read STORE --window 31:1000:2000:256:256 --quantised -o block.npy")]
 pub struct ZarrReadArgs {
     /// The store (directory or URL).
     pub store: String,
@@ -210,6 +220,11 @@ pub struct ZarrReadArgs {
 
 /// `tessera info`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera info
+  tessera info --dataset-version v1 --json
+  tessera info --tiles ./cambridge
+  tessera info --store ./tessera-demo/mirror/zarr/v1.1")]
 pub struct InfoArgs {
     /// Describe the tiles in this directory instead of the published datasets.
     #[arg(long, value_name = "PATH")]
@@ -227,6 +242,11 @@ pub struct InfoArgs {
 
 /// `tessera download`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera download --bbox 0.05,52.15,0.25,52.25 --year 2024 -o cambridge
+  tessera download --country Monaco -f npy -o monaco
+  tessera download --region-file field.geojson --dry-run
+  tessera --mirror ./tessera-demo/mirror download --tile 23.95,69.05 -o out")]
 pub struct DownloadArgs {
     /// Output directory (required unless --dry-run).
     #[arg(short, long)]
@@ -280,6 +300,10 @@ pub struct DownloadArgs {
 
 /// `tessera sample`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera sample --points labels.csv --year 2024 -o samples.parquet
+  tessera sample --points labels.geojson --tiles cambridge --offline -o samples.csv
+  tessera sample --source zarr --points labels.csv -o samples.npy --metadata")]
 pub struct SampleArgs {
     /// Points: CSV with lon,lat columns (others are kept), GeoJSON FeatureCollection of
     /// Points, or (Geo)Parquet.
@@ -327,6 +351,9 @@ pub struct SampleArgs {
 
 /// `tessera demo`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera demo
+  tessera demo --workdir /tmp/demo")]
 pub struct DemoArgs {
     /// Working directory for the mirror, downloads and results.
     #[arg(long, default_value = "tessera-demo")]
@@ -449,6 +476,9 @@ pub struct ManifestArgs {
 
 /// `tessera tile`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera tile 0.17,52.23
+  tessera tile -0.12,51.50 --json")]
 pub struct TileArgs {
     /// The point as LON,LAT in WGS84 degrees (e.g. 0.17,52.23 or -0.12,-0.03).
     #[arg(value_name = "LON,LAT", allow_hyphen_values = true)]

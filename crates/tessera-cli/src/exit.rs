@@ -23,6 +23,18 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// Prints the error chain on one line and picks the exit status.
 pub fn report(e: &anyhow::Error) -> ExitCode {
+    let cancelled = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<tessera_client::ClientError>(),
+            Some(tessera_client::ClientError::Cancelled)
+        )
+    }) || tessera_client::cancel::requested();
+    if cancelled {
+        eprintln!(
+            "interrupted: finished files are kept and partial downloads resume; rerun the same command to continue"
+        );
+        return ExitCode::from(130);
+    }
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
         let c = cause.to_string();

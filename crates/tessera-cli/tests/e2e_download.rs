@@ -41,8 +41,9 @@ fn geotiff_download_is_verified_and_readable_by_gdal() {
     assert_eq!(v["tiles"], 2);
     assert_eq!(v["downloaded_files"], 6);
     assert_eq!(v["geotiffs"].as_array().unwrap().len(), 2);
-    // v1.1 without a variant means cambridge for NPY, with the reference's note.
-    assert!(err.contains("cambridge"), "{err}");
+    // v1.1 without a variant is cambridge in every command, named in the summary.
+    assert_eq!(v["dataset"], "v1.1 cambridge", "{v}");
+    assert!(!err.contains("note:"), "no note nobody asked for: {err}");
     assert_complete(&out, m, "v1.1-cam", "v1.1", 2024);
     let side: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("tessera_metadata.json")).unwrap())
@@ -500,8 +501,9 @@ fn region_files_and_countries_select_the_tiles_of_their_bounds() {
         ],
         &[],
     );
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("No tiles found"), "{out}");
+    // No tiles there: exit 1, with where the dataset does have tiles.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("nearest covered tile is grid_"), "{err}");
 }
 
 #[test]

@@ -1209,7 +1209,28 @@ fn synthetic_mirrors_carry_their_store_and_remote_mirrors_build_the_same() {
     .unwrap();
     assert_eq!(v["sampled"], 1, "{v}");
     assert!(v["store"].as_str().unwrap().ends_with("zarr/v1.1"), "{v}");
-    // The default dataset's store (v1.1 dclimate) is not in a synthetic mirror: one clear line.
+    // The default dataset (v1.1 cambridge, the same for tiles and stores) needs no option.
+    let (code, out, err) = tessera(
+        &[
+            "--mirror",
+            &ms,
+            "sample",
+            "--source",
+            "zarr",
+            "--points",
+            &pts.display().to_string(),
+            "--year",
+            "2024",
+            "-o",
+            &o.display().to_string(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["store"].as_str().unwrap().ends_with("zarr/v1.1"), "{v}");
+    // A dataset whose store is not in a synthetic mirror (v1.1 dclimate): one clear line.
     let (code, _, err) = tessera(
         &[
             "--mirror",
@@ -1217,6 +1238,8 @@ fn synthetic_mirrors_carry_their_store_and_remote_mirrors_build_the_same() {
             "sample",
             "--source",
             "zarr",
+            "--dataset-variant",
+            "dclimate",
             "--points",
             &pts.display().to_string(),
             "--year",
@@ -1383,7 +1406,7 @@ fn zarr_usage_errors_are_one_line_and_write_nothing() {
                 "-o",
                 &o,
             ],
-            "not in the store",
+            "(it has 2023, 2024; pass --year)",
         ),
         (
             vec![
@@ -1436,7 +1459,10 @@ fn zarr_usage_errors_are_one_line_and_write_nothing() {
     ];
     for (args, msg) in cases {
         let (code, _, err) = tessera(&args, &[]);
-        assert_eq!(code, 2, "{args:?}: {err}");
+        // A year the store does not have is not a usage error but data that does not
+        // exist (exit 1, as on the tiles path), with the years it has.
+        let want = if msg.contains("pass --year") { 1 } else { 2 };
+        assert_eq!(code, want, "{args:?}: {err}");
         assert!(err.contains(msg), "{args:?}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }

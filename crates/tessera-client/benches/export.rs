@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use tessera_client::export::{GeoTiffExport, export_tile};
 use tessera_client::local::EmbeddingTile;
 use tessera_core::dataset::keys;
-use tessera_core::{DatasetRef, FormatChoice, TileId};
+use tessera_core::{DatasetRef, TileId};
 
 fn main() {
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
@@ -21,7 +21,7 @@ fn main() {
     );
     let dir = args.get(2).cloned().unwrap_or_else(|| "v1.1-cam".into());
     let year: i32 = args.get(3).map_or(2024, |y| y.parse().unwrap());
-    let ds = DatasetRef::resolve("v1.1", Some("cambridge"), FormatChoice::Any, true).unwrap();
+    let ds = DatasetRef::resolve("v1.1", Some("cambridge"), true).unwrap();
     let mut tiles = Vec::new();
     for e in std::fs::read_dir(root.join(format!("npy/{dir}/{year}")))
         .unwrap()

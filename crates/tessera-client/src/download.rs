@@ -309,6 +309,9 @@ async fn fetch_one(
         if progress.cancel.load(Ordering::Relaxed) {
             break;
         }
+        if crate::cancel::requested() {
+            return (Outcome::Failed(ClientError::Cancelled), warning);
+        }
         let have = file.metadata().map(|m| m.len()).unwrap_or(0);
         let resume_from = match &saved {
             Some(m) if m.etag.is_some() && have > 0 && have < m.size => have,
@@ -342,10 +345,16 @@ async fn fetch_one(
                 ) {
                     return (Outcome::Failed(e), warning);
                 }
+                // Bytes of the file that came over the network in this run: retried
+                // bytes that were thrown away do not count.
+                let resumed_from = first_resume.unwrap_or(0);
+                let kept = saved
+                    .as_ref()
+                    .map_or(fetched, |m| m.size.saturating_sub(resumed_from));
                 return (
                     Outcome::Downloaded {
-                        fetched,
-                        resumed_from: first_resume.unwrap_or(0),
+                        fetched: kept.min(fetched),
+                        resumed_from,
                         checks,
                     },
                     warning,
@@ -508,7 +517,8 @@ async fn attempt_once(
                 progress.done.fetch_add(b.len() as u64, Ordering::Relaxed);
             }
             Ok(None) => break,
-            Err(e @ ClientError::Deadline { .. }) => {
+            Err(e @ (ClientError::Deadline { .. } | ClientError::Cancelled)) => {
+                // Kept as it is: a rerun resumes from here.
                 let _ = file.flush();
                 return Err(e);
             }
@@ -679,6 +689,9 @@ pub async fn download_all(
         .map(|(i, item)| {
             let progress = progress.clone();
             async move {
+                if crate::cancel::requested() {
+                    return (i, (Outcome::Failed(ClientError::Cancelled), None));
+                }
                 if progress.cancel.load(Ordering::Relaxed) {
                     return (
                         i,

@@ -61,6 +61,9 @@ pub enum ClientError {
     /// A file in a format we cannot read.
     #[error("{0}")]
     Format(String),
+    /// What was asked for does not exist (a year, a region); says what does instead.
+    #[error("{0}")]
+    NoData(String),
     /// A response or file larger than the format or the registry allows.
     #[error("refusing {url}: {message}; the mirror is misbehaving or is not a TESSERA mirror")]
     TooLarge {
@@ -69,6 +72,9 @@ pub enum ClientError {
         /// The size seen and the limit.
         message: String,
     },
+    /// A stop was asked for (Ctrl-C); finished work is kept, a rerun resumes.
+    #[error("interrupted")]
+    Cancelled,
     /// The run's deadline (`--deadline`) passed.
     #[error("gave up on {url}: the deadline passed (raise --deadline, or rerun to resume)")]
     Deadline {

@@ -125,6 +125,8 @@ pub fn export_tile(
     let all = bands.len() == tile.bands() && bands.iter().enumerate().all(|(i, &b)| i == b);
     let mut buf = Vec::new();
     for r0 in (0..g.height).step_by(256) {
+        // A stop drops the temporary file (never a partial file under the final name).
+        crate::cancel::check()?;
         let n = 256.min(g.height - r0);
         tile.rows(r0, n, if all { None } else { Some(&bands) }, &mut buf)?;
         f.writer().write_rows(&buf).map_err(tiff_err)?;
@@ -234,7 +236,6 @@ pub fn now_iso8601() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_core::FormatChoice;
 
     #[test]
     fn bands_and_sidecar() {
@@ -243,7 +244,7 @@ mod tests {
             assert!(parse_bands(bad, 128).is_err(), "{bad}");
         }
         let dir = std::env::temp_dir().join(format!("tessera-sidecar-{}", std::process::id()));
-        let d = DatasetRef::resolve("v1", None, FormatChoice::Any, true).unwrap();
+        let d = DatasetRef::resolve("v1", None, true).unwrap();
         let p =
             write_metadata(&dir, &d, "http://127.0.0.1:1", &[("format", json!("tiff"))]).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
@@ -251,8 +252,7 @@ mod tests {
         assert!(text.contains("\"source_url_prefix\": \"http://127.0.0.1:1/npy/v1/\""));
         assert_eq!(recorded_dataset(&dir), Some(("1.0".into(), "vultr".into())));
         assert!(check_dataset_dir(&dir, &d).is_ok());
-        let other =
-            DatasetRef::resolve("v1.1", Some("cambridge"), FormatChoice::Any, true).unwrap();
+        let other = DatasetRef::resolve("v1.1", Some("cambridge"), true).unwrap();
         let e = check_dataset_dir(&dir, &other).unwrap_err().to_string();
         assert!(e.contains("holds v1.0 vultr embeddings"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cancel;
 pub mod download;
 pub mod error;
 pub mod export;

@@ -112,12 +112,7 @@ pub fn discover(dir: &Path) -> Result<(Vec<LocalTile>, Vec<String>)> {
             }
         }
     }
-    let mut tiffs = Vec::new();
-    walk_tiffs(dir, &mut tiffs);
-    for p in tiffs {
-        if p.components().any(|c| c.as_os_str() == LANDMASKS_DIR_NAME) {
-            continue;
-        }
+    for p in geotiff_exports(dir) {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let by_name = TileId::parse_prefix(name).and_then(|(t, rest)| {
             let y = rest.strip_prefix('_')?.split('.').next()?;
@@ -135,6 +130,15 @@ pub fn discover(dir: &Path) -> Result<(Vec<LocalTile>, Vec<String>)> {
         }
     }
     Ok((found.into_values().collect(), warnings))
+}
+
+/// The GeoTIFF files under `dir` that are not landmasks (exports, and other GeoTIFFs).
+pub fn geotiff_exports(dir: &Path) -> Vec<PathBuf> {
+    let mut tiffs = Vec::new();
+    walk_tiffs(dir, &mut tiffs);
+    tiffs.retain(|p| !p.components().any(|c| c.as_os_str() == LANDMASKS_DIR_NAME));
+    tiffs.sort();
+    tiffs
 }
 
 /// A GeoTIFF's (tile, year) from its tags: `TESSERA_YEAR`, and the raster centre.

@@ -207,6 +207,8 @@ pub struct HttpConfig {
     pub follow_any_redirect: bool,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
+    /// Told (once per retry) what failed before a request is tried again.
+    pub on_retry: Option<fn(&str)>,
 }
 
 impl Default for HttpConfig {
@@ -217,6 +219,7 @@ impl Default for HttpConfig {
             deadline: None,
             follow_any_redirect: false,
             connect_timeout: Duration::from_secs(15),
+            on_retry: None,
         }
     }
 }
@@ -293,8 +296,7 @@ impl Http {
         {
             return Err(self.deadline_error(url));
         }
-        tokio::time::sleep(d).await;
-        Ok(())
+        crate::cancel::or_cancel(tokio::time::sleep(d)).await
     }
 
     /// A watch over one response body (stall window and deadline).
@@ -344,15 +346,21 @@ impl Http {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     {
         let mut n = 0;
+        let mut connect_failures = 0u32;
         loop {
             let outcome = match self.config.deadline {
                 Some(dl) => {
-                    match tokio::time::timeout_at(dl.into(), build(&self.client).send()).await {
+                    match crate::cancel::or_cancel(tokio::time::timeout_at(
+                        dl.into(),
+                        build(&self.client).send(),
+                    ))
+                    .await?
+                    {
                         Ok(o) => o,
                         Err(_) => return Err(self.deadline_error(url)),
                     }
                 }
-                None => build(&self.client).send().await,
+                None => crate::cancel::or_cancel(build(&self.client).send()).await?,
             };
             let (err, wait) = match outcome {
                 Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
@@ -381,19 +389,39 @@ impl Http {
                         ra,
                     )
                 }
-                Err(e) => (
-                    ClientError::Network {
-                        url: url.to_string(),
-                        message: describe(&e),
-                    },
-                    None,
-                ),
+                Err(e) => {
+                    if e.is_connect() {
+                        connect_failures += 1;
+                    }
+                    (
+                        ClientError::Network {
+                            url: url.to_string(),
+                            message: describe(&e),
+                        },
+                        None,
+                    )
+                }
             };
             n += 1;
-            if !err.is_transient() || n >= self.retry.attempts {
+            // A refused or unreachable server does not come back within a backoff: two
+            // quick tries, then one error.
+            let attempts = if connect_failures > 0 {
+                self.retry.attempts.min(2)
+            } else {
+                self.retry.attempts
+            };
+            if !err.is_transient() || n >= attempts {
                 return Err(err);
             }
-            self.backoff(url, self.retry.delay(n - 1, wait)).await?;
+            if let Some(note) = self.config.on_retry {
+                note(&err.to_string());
+            }
+            let delay = if connect_failures > 0 {
+                Duration::from_millis(250)
+            } else {
+                self.retry.delay(n - 1, wait)
+            };
+            self.backoff(url, delay).await?;
         }
     }
 
@@ -616,9 +644,12 @@ impl BodyWatch {
     {
         use futures_util::StreamExt;
         loop {
+            crate::cancel::check()?;
+            // Wake up at least every POLL to notice a stop request.
+            let poll = Instant::now() + crate::cancel::POLL;
             let until = match (self.window_end, self.deadline) {
-                (Some(w), Some(d)) => Some(w.min(d)),
-                (w, d) => w.or(d),
+                (Some(w), Some(d)) => Some(w.min(d).min(poll)),
+                (w, d) => Some(w.or(d).map_or(poll, |t| t.min(poll))),
             };
             let item = match until {
                 Some(t) => tokio::time::timeout_at(t.into(), stream.next()).await.ok(),
@@ -676,7 +707,11 @@ pub fn sanitize(s: &str) -> String {
 
 /// A reqwest error with its causes, on one line.
 pub fn describe(e: &reqwest::Error) -> String {
+    // The URL is named once, by the error that carries this text.
     let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(&format!(" for url ({u})"), "");
+    }
     let mut src = std::error::Error::source(e);
     while let Some(c) = src {
         let t = c.to_string();

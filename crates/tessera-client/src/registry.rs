@@ -183,6 +183,20 @@ impl Registry {
             {
                 Ok(v) => v,
                 Err(e @ ClientError::Usage(_)) => return Err(e),
+                Err(ClientError::NotFound { .. })
+                    if tessera_core::dataset::known_variants(&dataset.version.norm).is_empty() =>
+                {
+                    let mut known: Vec<String> = tessera_core::dataset::DATASETS
+                        .iter()
+                        .map(|d| format!("v{}", d.version))
+                        .collect();
+                    known.dedup();
+                    return Err(ClientError::Usage(format!(
+                        "unknown dataset version {} (known: {}); 'tessera info' lists the datasets",
+                        dataset.version.path,
+                        known.join(", ")
+                    )));
+                }
                 Err(ClientError::NotFound { url }) => {
                     return Err(ClientError::Usage(format!(
                         "dataset {} {} has no manifest at {url}; check --dataset-version/--dataset-variant and --mirror",
@@ -281,6 +295,69 @@ impl Registry {
             )));
         }
         Ok(entries)
+    }
+
+    /// Why a region has no tiles for `year`, and what exists instead: the years it does
+    /// have, a hint when longitude and latitude look swapped, or the nearest covered tile.
+    pub fn explain_empty(&self, query_box: Bbox, year: i32) -> Result<String> {
+        let ds = format!("{} {}", self.dataset.version.path, self.dataset.variant);
+        let here = self.query(ManifestQuery {
+            bbox: Some(query_box),
+            ..Default::default()
+        })?;
+        let mut years = here.years();
+        years.dedup();
+        if !years.is_empty() {
+            let list: Vec<String> = years.iter().map(i32::to_string).collect();
+            return Ok(format!(
+                "no tiles of {ds} for {year} in this region; it has tiles for {} (pass --year)",
+                list.join(", ")
+            ));
+        }
+        let (w, s, e, n) = (
+            query_box.west,
+            query_box.south,
+            query_box.east,
+            query_box.north,
+        );
+        if let Ok(swapped) = Bbox::new(s, w, n, e)
+            && !self
+                .query(ManifestQuery {
+                    bbox: Some(swapped),
+                    ..Default::default()
+                })?
+                .entries
+                .is_empty()
+        {
+            return Ok(format!(
+                "no tiles of {ds} in this region, but there are with longitude and latitude swapped: the bbox is W,S,E,N (longitudes first)"
+            ));
+        }
+        let all = self.all()?;
+        let (cx, cy) = ((w + e) / 2.0, (s + n) / 2.0);
+        let dist = |t: TileId| {
+            let (dx, dy) = ((t.lon() - cx) * cy.to_radians().cos(), t.lat() - cy);
+            (dx * dx + dy * dy).sqrt() * 111.2
+        };
+        let near = all
+            .entries
+            .iter()
+            .filter(|x| x.year == year)
+            .min_by(|a, b| dist(a.tile).total_cmp(&dist(b.tile)))
+            .or_else(|| {
+                all.entries
+                    .iter()
+                    .min_by(|a, b| dist(a.tile).total_cmp(&dist(b.tile)))
+            });
+        Ok(match near {
+            Some(t) => format!(
+                "no tiles of {ds} in this region in any year; the nearest covered tile is {} ({:.0} km away, {}); 'tessera info' lists the coverage",
+                t.tile,
+                dist(t.tile),
+                t.year
+            ),
+            None => format!("{ds} has no tiles at all on this mirror"),
+        })
     }
 
     /// All rows (all years).

@@ -263,7 +263,22 @@ pub enum FormatChoice {
     Stream,
 }
 
-/// The default variant of a version, optionally among datasets published in a format.
+/// The one default variant of a version, the same in every command, format and face of
+/// this tool: the first variant published both as NPY tiles and as a Zarr store (so tiles,
+/// GeoTIFF exports, samples and store reads of one version never mix embeddings that do
+/// not interoperate), else the version's first variant. v1.1: cambridge.
+pub fn tool_default_variant(version_norm: &str) -> &'static str {
+    DATASETS
+        .iter()
+        .filter(|d| d.version == version_norm)
+        .find(|d| d.npy.is_some() && d.zarr.is_some())
+        .or_else(|| DATASETS.iter().find(|d| d.version == version_norm))
+        .map_or(FALLBACK_VARIANT, |d| d.variant)
+}
+
+/// The reference's default variant of a version, optionally among datasets published in a
+/// format (geotessera 0.11 picks per format, so its defaults can differ between commands;
+/// kept for the Python compatibility names).
 pub fn default_variant(version_norm: &str, choice: FormatChoice) -> &'static str {
     let rows: Vec<&Dataset> = DATASETS
         .iter()
@@ -384,11 +399,30 @@ pub enum StoreLocation {
     Icechunk(String),
 }
 
+/// Where a dataset's store is, by the reference's `zarr_store_url` rule but with the tool's
+/// one default variant ([`tool_default_variant`]).
+pub fn store_location(version: &str, variant: Option<&str>) -> Result<StoreLocation, DatasetError> {
+    store_location_with(version, variant, tool_default_variant)
+}
+
 /// The reference's `zarr_store_url` rule: a version containing `-` is an explicit store
 /// directory; an unknown version without variant → `zarr/{version_path}`; the default
 /// variant is the stream default; a known dataset → its Zarr dir, else its Icechunk URL;
 /// an unknown pair → `zarr/{version_path}-{variant}`.
-pub fn store_location(version: &str, variant: Option<&str>) -> Result<StoreLocation, DatasetError> {
+pub fn store_location_as_reference(
+    version: &str,
+    variant: Option<&str>,
+) -> Result<StoreLocation, DatasetError> {
+    store_location_with(version, variant, |v| {
+        default_variant(v, FormatChoice::Stream)
+    })
+}
+
+fn store_location_with(
+    version: &str,
+    variant: Option<&str>,
+    default: fn(&str) -> &'static str,
+) -> Result<StoreLocation, DatasetError> {
     if version.contains('-') {
         if variant.is_some() {
             return Err(DatasetError::StorePathWithVariant(version.to_string()));
@@ -399,7 +433,7 @@ pub fn store_location(version: &str, variant: Option<&str>) -> Result<StoreLocat
     if known_variants(&v.norm).is_empty() && variant.is_none() {
         return Ok(StoreLocation::ZarrDir(v.path));
     }
-    let variant = variant.unwrap_or_else(|| default_variant(&v.norm, FormatChoice::Stream));
+    let variant = variant.unwrap_or_else(|| default(&v.norm));
     match find_dataset(&v.norm, variant) {
         None => Ok(StoreLocation::ZarrDir(format!("{}-{variant}", v.path))),
         Some(ds) => {
@@ -424,18 +458,41 @@ pub struct DatasetRef {
 }
 
 impl DatasetRef {
-    /// Resolves user input: the variant defaults per format (`choice`); with `strict`, a
-    /// variant unknown for a known version is an error instead of a forward guess.
+    /// Resolves user input with the tool's one default variant per version
+    /// ([`tool_default_variant`]); with `strict`, a variant unknown for a known version is
+    /// an error instead of a forward guess.
     pub fn resolve(
+        version: &str,
+        variant: Option<&str>,
+        strict: bool,
+    ) -> Result<DatasetRef, DatasetError> {
+        let v = parse_version_checked(version)?;
+        let d = tool_default_variant(&v.norm);
+        Self::resolve_with(v, variant, d, strict)
+    }
+
+    /// Resolves user input as geotessera 0.11 does: the variant defaults per format
+    /// (`choice`, see [`default_variant`]).
+    pub fn resolve_as_reference(
         version: &str,
         variant: Option<&str>,
         choice: FormatChoice,
         strict: bool,
     ) -> Result<DatasetRef, DatasetError> {
         let v = parse_version_checked(version)?;
+        let d = default_variant(&v.norm, choice);
+        Self::resolve_with(v, variant, d, strict)
+    }
+
+    fn resolve_with(
+        v: Version,
+        variant: Option<&str>,
+        default: &str,
+        strict: bool,
+    ) -> Result<DatasetRef, DatasetError> {
         let variant = match variant.map(str::trim) {
             Some(s) if !s.is_empty() => s.to_string(),
-            _ => default_variant(&v.norm, choice).to_string(),
+            _ => default.to_string(),
         };
         let known = known_variants(&v.norm);
         if strict && !known.is_empty() && !known.contains(&variant.as_str()) && v.norm != "1.0" {
@@ -686,9 +743,25 @@ mod tests {
     fn stores() {
         use StoreLocation::*;
         assert_eq!(
-            store_location("v1.1", None).unwrap(),
+            store_location_as_reference("v1.1", None).unwrap(),
             ZarrDir("v1.1-dclimate".into())
         );
+        // The tool's one default: the store of the same dataset as the NPY tiles.
+        assert_eq!(
+            store_location("v1.1", None).unwrap(),
+            ZarrDir("v1.1".into())
+        );
+        assert_eq!(tool_default_variant("1.1"), "cambridge");
+        assert_eq!(tool_default_variant("1.0"), "vultr");
+        assert_eq!(tool_default_variant("2.0"), "2B-L~beta1");
+        for v in ["v1", "v1.1", "v2"] {
+            let d = DatasetRef::resolve(v, None, true).unwrap();
+            assert!(d.npy_dir().is_ok(), "{v}");
+            assert!(
+                matches!(store_location(v, None).unwrap(), ZarrDir(z) if Some(z.as_str()) == d.dataset().and_then(|x| x.zarr)),
+                "{v}"
+            );
+        }
         assert_eq!(
             store_location("v1.1", Some("cambridge")).unwrap(),
             ZarrDir("v1.1".into())
@@ -709,7 +782,7 @@ mod tests {
     #[test]
     fn key_building() {
         let t: TileId = "grid_0.15_52.05".parse().unwrap();
-        let d = DatasetRef::resolve("v1.1", None, FormatChoice::Only(Format::Npy), true).unwrap();
+        let d = DatasetRef::resolve("v1.1", None, true).unwrap();
         let dir = d.npy_dir().unwrap();
         assert_eq!(
             join_url(DEFAULT_MIRROR, &keys::scales(&dir, 2024, t)),
@@ -740,7 +813,7 @@ mod tests {
             d.s3_embeddings_subdir(),
             "global_0.1_degree_representation.cambridge"
         );
-        assert!(DatasetRef::resolve("v1.1", Some("nope"), FormatChoice::Any, true).is_err());
-        assert!(DatasetRef::resolve("v1.1", Some("../x"), FormatChoice::Any, false).is_err());
+        assert!(DatasetRef::resolve("v1.1", Some("nope"), true).is_err());
+        assert!(DatasetRef::resolve("v1.1", Some("../x"), false).is_err());
     }
 }

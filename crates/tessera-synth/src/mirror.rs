@@ -216,10 +216,12 @@ impl Writer<'_> {
         data: &[u8],
         meta: &[(&str, String)],
         tiled: bool,
+        palette: Option<Vec<[u8; 3]>>,
     ) -> Result<(i64, i64), SynthError> {
         let p = self.mkdirs(key)?;
         let g = &frame.georef;
         let mut spec = GeoTiffSpec::new(g.width as u32, g.height as u32, 1, DType::U8);
+        spec.palette = palette;
         spec.layout = if tiled {
             Layout::Tiled(256)
         } else {
@@ -301,7 +303,7 @@ pub fn synthesize(opts: &SynthOptions, progress: Progress<'_>) -> Result<SynthRe
             let (h, wd) = (frame.georef.height, frame.georef.width);
             for dir in &landmask_dirs {
                 let key = keys::landmask(dir, tile);
-                let (size, mtime) = w.u8_tiff(&key, &frame, &frame.landmask, &[], false)?;
+                let (size, mtime) = w.u8_tiff(&key, &frame, &frame.landmask, &[], false, None)?;
                 landmask_rows.lock().expect("lock").push((
                     dir.clone(),
                     LandmaskRecord {
@@ -325,12 +327,18 @@ pub fn synthesize(opts: &SynthOptions, progress: Progress<'_>) -> Result<SynthRe
                             .join(","),
                     ),
                 ];
+                // A colour table, so that QGIS and GDAL show the classes in their colours.
+                let mut palette = vec![[0u8; 3]; 256];
+                for c in CLASSES {
+                    palette[c as usize] = c.colour();
+                }
                 w.u8_tiff(
                     &format!("truth/{year}/{tile}_classes.tiff"),
                     &frame,
                     &classes,
                     &meta,
                     true,
+                    Some(palette),
                 )?;
                 let picked = pick_labels(&frame, &classes, opts.seed, year);
                 labels

@@ -3,7 +3,7 @@
 
 use tessera_client::registry::{Registry, RegistrySource};
 use tessera_client::{ClientError, Mirror, MirrorRoot, Runtime};
-use tessera_core::{DatasetRef, FormatChoice};
+use tessera_core::DatasetRef;
 
 use crate::cli::{DatasetSelect, GlobalArgs};
 use crate::exit::usage;
@@ -37,7 +37,17 @@ pub fn http_config(g: &GlobalArgs) -> tessera_client::mirror::HttpConfig {
             .deadline
             .map(|s| started + std::time::Duration::from_secs(s)),
         follow_any_redirect: g.follow_redirects,
+        on_retry: (!g.quiet).then_some(note_retry as fn(&str)),
         ..Default::default()
+    }
+}
+
+/// Says once per run that a request failed and is being retried (a run against an
+/// unreachable or flaky mirror is never silent).
+fn note_retry(what: &str) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("note: {}; retrying", tessera_client::mirror::sanitize(what));
     }
 }
 
@@ -46,23 +56,10 @@ pub fn runtime() -> anyhow::Result<Runtime> {
     Runtime::new().map_err(cli_err)
 }
 
-/// Resolves the dataset, printing the reference's note when the format's default variant
-/// differs from the version's.
-pub fn dataset(d: &DatasetSelect, choice: FormatChoice, quiet: bool) -> anyhow::Result<DatasetRef> {
-    let r = DatasetRef::resolve(
-        &d.dataset_version,
-        d.dataset_variant.as_deref(),
-        choice,
-        true,
-    )
-    .map_err(|e| usage(e.to_string()))?;
-    if d.dataset_variant.is_none()
-        && !quiet
-        && let Some(note) = tessera_core::dataset::variant_note(&r.version.norm, choice)
-    {
-        eprintln!("note: {note}");
-    }
-    Ok(r)
+/// Resolves the dataset: the tool's one default variant per version unless one is given.
+pub fn dataset(d: &DatasetSelect) -> anyhow::Result<DatasetRef> {
+    DatasetRef::resolve(&d.dataset_version, d.dataset_variant.as_deref(), true)
+        .map_err(|e| usage(e.to_string()))
 }
 
 /// Opens the dataset's registry, printing its warnings.
@@ -107,4 +104,40 @@ pub fn human(bytes: u64) -> String {
         v /= 1000.0;
     }
     format!("{v:.1} TB")
+}
+
+static CREATED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Creates (if needed) and checks an output directory before any request is made,
+/// remembering the directories this run created so that a failed run can remove them
+/// again when they are still empty ([`remove_created_empty_dirs`]).
+pub fn prepare_output(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        at = d.parent();
+    }
+    tessera_client::download::preflight(dir).map_err(cli_err)?;
+    if let Ok(mut c) = CREATED.lock() {
+        c.extend(missing);
+    }
+    Ok(())
+}
+
+/// Removes the directories [`prepare_output`] created, deepest first, where they are
+/// still empty (a failed run leaves no empty output directory behind).
+pub fn remove_created_empty_dirs() {
+    let dirs = CREATED.lock().map(|c| c.clone()).unwrap_or_default();
+    for d in dirs {
+        let _ = std::fs::remove_dir(&d);
+    }
+}
+
+/// How a dataset is named in every summary: `v1.1 cambridge`.
+pub fn dataset_label(d: &DatasetRef) -> String {
+    format!("{} {}", d.version.path, d.variant)
 }

@@ -9,7 +9,7 @@ use tessera_client::points::{Column, read_points, write_samples};
 use tessera_client::registry::{Registry, RegistrySource};
 use tessera_client::sample::sample_remote;
 use tessera_client::{Mirror, MirrorRoot};
-use tessera_core::{Bbox, DatasetRef, FormatChoice};
+use tessera_core::{Bbox, DatasetRef};
 use tessera_server::{MirrorServer, ServerConfig};
 use tessera_synth::{SynthOptions, synthesize};
 
@@ -40,7 +40,7 @@ fn dir_size(p: &Path) -> (usize, u64) {
 
 pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let w = &a.workdir;
-    tessera_client::download::preflight(w).map_err(cli_err)?;
+    crate::commands::common::prepare_output(w)?;
     let say = |s: &str| {
         if !a.json && !g.quiet {
             println!("{s}");
@@ -148,8 +148,8 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let table = read_points(&labels).map_err(cli_err)?;
     let rt = runtime()?;
     let m = Mirror::new(MirrorRoot::Http(url.clone())).map_err(cli_err)?;
-    let ds = DatasetRef::resolve("v1.1", Some("cambridge"), FormatChoice::Any, true)
-        .map_err(|e| usage(e.to_string()))?;
+    let ds =
+        DatasetRef::resolve("v1.1", Some("cambridge"), true).map_err(|e| usage(e.to_string()))?;
     let reg = rt
         .block_on(Registry::open(
             &m,
@@ -212,9 +212,26 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             })
         );
     } else {
-        say(
-            "Done. Next: 'tessera info --tiles <download dir>', or sample your own points with 'tessera sample'.",
-        );
+        // Commands that work as printed: against the demo's mirror directory (offline; the
+        // demo's server is gone), on what the demo wrote.
+        let m = mirror_dir.display();
+        say("Done. Next (these work as printed, offline, on the demo's mirror):");
+        say(&format!("  tessera --mirror {m} info"));
+        say(&format!("  tessera info --tiles {}", out.display()));
+        say(&format!(
+            "  tessera --mirror {m} download --bbox {BBOX} --year {YEAR} -f npy -o {}",
+            w.join("npy").display()
+        ));
+        say(&format!(
+            "  tessera --mirror {m} sample --points {} --year {YEAR} -o {}",
+            mirror_dir
+                .join(format!("truth/{YEAR}/labels.geojson"))
+                .display(),
+            w.join("my_samples.csv").display()
+        ));
+        say(&format!(
+            "  tessera mirror serve {m}    (serves it on http://127.0.0.1:8000 for --mirror)"
+        ));
     }
     Ok(())
 }

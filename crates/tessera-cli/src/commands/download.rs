@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde_json::json;
 use tessera_client::download::{
-    DownloadItem, DownloadOptions, DownloadProgress, Outcome, download_all, preflight,
+    DownloadItem, DownloadOptions, DownloadProgress, Outcome, download_all,
 };
 use tessera_client::export::{
     GeoTiffExport, check_dataset_dir, export_tile, geotiff_path, parse_bands, write_metadata,
 };
 use tessera_client::local::{EmbeddingTile, npy_paths};
 use tessera_client::region::RegionArgs;
+use tessera_core::TileId;
 use tessera_core::dataset::keys;
-use tessera_core::{Format, FormatChoice, TileId};
 use tessera_formats::geotiff::Compression;
 
 use crate::cli::{DownloadArgs, GlobalArgs, RegionSelect};
@@ -57,9 +57,8 @@ pub fn run(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
 /// Runs a download; `None` for dry runs, empty regions and the Zarr path.
 pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>> {
     // Everything that can be checked without the network is checked first.
-    let format = match a.format.to_ascii_lowercase().as_str() {
-        "tiff" | "tif" | "geotiff" => Format::Npy, // tiles are NPY on the mirror either way
-        "npy" => Format::Npy,
+    match a.format.to_ascii_lowercase().as_str() {
+        "tiff" | "tif" | "geotiff" | "npy" => {}
         "zarr" => {
             return Err(usage(
                 "--format zarr is no longer supported; use tiff (per-tile GeoTIFFs) or npy",
@@ -72,7 +71,6 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
         }
     };
     let tiff = !a.format.eq_ignore_ascii_case("npy");
-    let _ = format;
     let source = a.source.to_ascii_lowercase();
     if source == "tiles" && (a.store_url.is_some() || a.depth.is_some()) {
         return Err(usage("--store-url and --depth require --source zarr"));
@@ -99,7 +97,16 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
         }
     }
     if source == "auto" && tiff && a.registry_dir.is_none() && crate::commands::zarr::available() {
-        return crate::commands::zarr::download(a, g).map(|_| None);
+        match crate::commands::zarr::download(a, g) {
+            Err(e) if crate::commands::zarr::is_missing_store(&e) && a.store_url.is_none() => {
+                if !g.quiet {
+                    eprintln!(
+                        "note: this mirror has no Zarr store for the dataset; downloading its NPY tiles and exporting per-tile GeoTIFFs instead (--source tiles)"
+                    );
+                }
+            }
+            other => return other.map(|_| None),
+        }
     }
     if a.output.is_none() && !a.dry_run {
         return Err(usage("--output/-o is required for actual downloads"));
@@ -121,12 +128,12 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
     if !(1..=256).contains(&a.jobs) {
         return Err(usage("--jobs must be between 1 and 256"));
     }
-    let ds = dataset(&a.dataset, FormatChoice::Only(Format::Npy), g.quiet)?;
+    let ds = dataset(&a.dataset)?;
     let npy_dir = ds.npy_dir().map_err(|e| usage(e.to_string()))?;
     let region = crate::commands::countries::resolve_region(&a.region, g)?;
     if let Some(out) = &a.output {
         if !a.dry_run {
-            preflight(out).map_err(cli_err)?;
+            crate::commands::common::prepare_output(out)?;
         }
         check_dataset_dir(out, &ds).map_err(cli_err)?;
     }
@@ -135,16 +142,16 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
     let reg = registry(&rt, &m, &ds, g, a.registry_dir.as_deref())?;
     if let tessera_core::BboxSpec::Tile(t) = region.spec
         && !g.quiet
+        && region.label != format!("tile {t}")
     {
         eprintln!("{} -> tile {t}", region.label);
     }
     let tiles = reg.in_box(region.query_box(), a.year).map_err(cli_err)?;
     if tiles.is_empty() {
-        println!("No tiles found in the specified region.");
-        println!(
-            "Hint: check the year (--year) and the dataset; 'tessera info' lists what exists."
-        );
-        return Ok(None);
+        let why = reg
+            .explain_empty(region.query_box(), a.year)
+            .map_err(cli_err)?;
+        return Err(anyhow::anyhow!("{}: {why}", region.label));
     }
     let lm_size = |t: TileId| {
         reg.landmasks
@@ -153,22 +160,29 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
             .map(|&s| s as u64)
     };
     if a.dry_run {
-        let (mut bytes, mut files) = (0u64, 0usize);
+        // What is downloaded is the NPY triple of every tile, whatever the format; GeoTIFF
+        // output adds one float32 file per tile, whose uncompressed size is exact (the
+        // written size depends on the compression).
+        let (mut bytes, mut files, mut tiff_bytes) = (0u64, 0usize, 0u64);
         for e in &tiles {
             let lm = lm_size(e.tile).unwrap_or(0);
-            if tiff {
-                bytes += 4 * e.grid_size as u64 + lm;
-                files += 1;
-            } else {
-                bytes += e.grid_size as u64 + e.scales_size.unwrap_or(0) as u64 + lm;
-                files += 3;
-            }
+            bytes += e.grid_size as u64 + e.scales_size.unwrap_or(0) as u64 + lm;
+            files += 3;
+            let g = tessera_core::TileGeoref::of_tile(e.tile);
+            let nb = match &bands {
+                Some(b) => b.len(),
+                None => 128,
+            };
+            // Exports are tiled 256 x 256; edge tiles are written whole.
+            let (tx, ty) = (g.width.div_ceil(256), g.height.div_ceil(256));
+            tiff_bytes += (tx * ty * 256 * 256 * nb * 4) as u64;
         }
         if a.json {
             println!(
                 "{}",
                 json!({"dry_run": true, "country": region.country_name(), "files": files, "bytes": bytes, "tiles": tiles.len(), "year": a.year,
-                       "format": if tiff { "tiff" } else { "npy" }, "dataset": format!("{} {}", ds.version.path, ds.variant),
+                       "geotiff_files": if tiff { tiles.len() } else { 0 }, "geotiff_bytes_uncompressed": if tiff { tiff_bytes } else { 0 },
+                       "format": if tiff { "tiff" } else { "npy" }, "dataset": crate::commands::common::dataset_label(&ds),
                        "tile_names": tiles.iter().map(|e| e.tile.name()).collect::<Vec<_>>()})
             );
         } else {
@@ -180,9 +194,16 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
                 "Format:               {}",
                 if tiff { "TIFF" } else { "NPY" }
             );
+            println!(
+                "Dataset:              {}",
+                crate::commands::common::dataset_label(&ds)
+            );
             if tiff {
                 println!(
-                    "Note: TIFF sizes are estimates (4x the quantised size, before compression)"
+                    "GeoTIFFs to write:    {} ({} as uncompressed float32; {} compression writes less)",
+                    tiles.len(),
+                    human(tiff_bytes),
+                    a.compress
                 );
             }
             if g.verbose || a.list_files {
@@ -254,6 +275,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
             !failed.contains(&ep) && !failed.contains(&sp) && !failed.contains(&lp)
         })
         .collect();
+    tessera_client::cancel::check().map_err(cli_err)?;
     let download_secs = start.elapsed().as_secs_f64();
     // GeoTIFF export of the complete tiles, in parallel.
     let mut exported: Vec<(PathBuf, u64)> = Vec::new();
@@ -299,6 +321,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
             }
         }
     }
+    tessera_client::cancel::check().map_err(cli_err)?;
     let export_secs = export_start.elapsed().as_secs_f64();
     let mut extra = vec![
         ("format", json!(if tiff { "tiff" } else { "npy" })),
@@ -315,7 +338,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
         println!(
             "{}",
             json!({
-                "output": out, "country": region.country_name(), "tiles": tiles.len(), "complete_tiles": complete.len(),
+                "output": out, "country": region.country_name(), "dataset": crate::commands::common::dataset_label(&ds), "tiles": tiles.len(), "complete_tiles": complete.len(),
                 "downloaded_files": report.downloaded(), "skipped_files": report.skipped(), "resumed_files": report.resumed(),
                 "failed_files": fails.iter().map(|(i, e)| json!({"key": i.key, "error": e.to_string()})).collect::<Vec<_>>(),
                 "bytes_fetched": report.fetched, "download_seconds": download_secs,
@@ -328,6 +351,7 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
             a,
             g,
             &out,
+            &crate::commands::common::dataset_label(&ds),
             &tiles.len(),
             &report,
             &exported,
@@ -370,6 +394,7 @@ fn summary(
     a: &DownloadArgs,
     g: &GlobalArgs,
     out: &Path,
+    dataset: &str,
     ntiles: &usize,
     report: &tessera_client::download::DownloadReport,
     exported: &[(PathBuf, u64)],
@@ -377,7 +402,22 @@ fn summary(
     download_secs: f64,
     export_secs: f64,
 ) {
+    let tiff = !a.format.eq_ignore_ascii_case("npy");
     if g.quiet {
+        // The one summary line -q promises.
+        println!(
+            "{ntiles} tiles of {dataset} {} in {}: {} files downloaded ({}), {} skipped{}",
+            a.year,
+            out.display(),
+            report.downloaded(),
+            human(report.fetched),
+            report.skipped(),
+            if tiff {
+                format!(", {} GeoTIFFs exported", exported.len())
+            } else {
+                String::new()
+            }
+        );
         return;
     }
     let rate = report.fetched as f64 / download_secs.max(1e-9);
@@ -389,7 +429,6 @@ fn summary(
         report.skipped(),
         report.resumed()
     );
-    let tiff = !a.format.eq_ignore_ascii_case("npy");
     if tiff {
         let bytes: u64 = exported.iter().map(|(_, n)| n).sum();
         println!(
@@ -424,5 +463,9 @@ fn summary(
             }
         }
     }
-    println!("{ntiles} tiles of {} in {}", a.year, out.display());
+    println!(
+        "{ntiles} tiles of {dataset} {} in {}",
+        a.year,
+        out.display()
+    );
 }

@@ -4,10 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use tessera_client::local::{TileSource, discover};
-use tessera_core::dataset::{
-    DATASETS, DEFAULT_MIRROR, DIRECT_S3_MIRROR, StoreLocation, join_url, keys, store_location,
-};
-use tessera_core::{Format, FormatChoice};
+use tessera_core::dataset::{DATASETS, DEFAULT_MIRROR, StoreLocation, keys, store_location};
 
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::commands::common::{cli_err, dataset, mirror, registry, runtime};
@@ -19,11 +16,7 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(store) = &a.store {
         return crate::commands::zarr::info(a, g, store);
     }
-    let ds = dataset(
-        &a.dataset,
-        FormatChoice::Only(Format::Npy),
-        g.quiet || a.json,
-    )?;
+    let ds = dataset(&a.dataset)?;
     let m = mirror(g)?;
     let rt = runtime()?;
     let reg = registry(&rt, &m, &ds, g, None)?;
@@ -40,8 +33,13 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|d| {
             let loc = store_location(&format!("v{}", d.version), Some(d.variant)).ok()?;
+            // Where this run would read the store: under the chosen mirror (the direct
+            // S3 route for the published one, unless --via-gateway).
             let url = match loc {
-                StoreLocation::ZarrDir(z) => join_url(DIRECT_S3_MIRROR, &keys::zarr_store(&z)),
+                StoreLocation::ZarrDir(z) => tessera_core::dataset::zarr_read_root(
+                    &m.root.locate(&keys::zarr_store(&z)),
+                    g.via_gateway,
+                ),
                 StoreLocation::Icechunk(u) => u,
             };
             Some((format!("v{}", d.version), d.variant.to_string(), url))
@@ -85,7 +83,7 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     );
     for d in DATASETS {
         let mark = |b: bool| if b { "yes" } else { "-" };
-        let star = if d.version == "1.1" && d.variant == "dclimate" {
+        let star = if tessera_core::dataset::tool_default_variant(d.version) == d.variant {
             "*"
         } else {
             " "
@@ -100,7 +98,7 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             d.description
         );
     }
-    println!("* the default streamed dataset");
+    println!("* the version's default dataset (the same for tiles, exports and stores)");
     println!();
     for (v, var, url) in &stores {
         println!("{v:<8} {var:<12} {url}");
@@ -141,6 +139,9 @@ fn tiles(a: &InfoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         .filter(|t| matches!(t.source, TileSource::Npy { .. }))
         .count();
     let tif = found.len() - npy;
+    // GeoTIFF exports beside NPY tiles are counted too (NPY is what is read).
+    let tif_files = tessera_client::local::geotiff_exports(dir).len();
+    let shadowed = tif_files.saturating_sub(tif);
     let mut years: Vec<i32> = found.iter().map(|t| t.year).collect();
     years.sort_unstable();
     years.dedup();
@@ -158,7 +159,7 @@ fn tiles(a: &InfoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
         lon(f64::max, f64::NEG_INFINITY) + 0.05,
         lat(f64::max, f64::NEG_INFINITY) + 0.05,
     ];
-    let format = match (npy > 0, tif > 0) {
+    let format = match (npy > 0, tif > 0 || shadowed > 0) {
         (true, true) => "GEOTIFF, NPY (USING NPY)",
         (true, false) => "NPY",
         _ => "GEOTIFF",
@@ -166,13 +167,21 @@ fn tiles(a: &InfoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     if a.json {
         println!(
             "{}",
-            json!({"tiles": found.len(), "npy": npy, "geotiff": tif, "format": format, "years": years, "crs": crs, "extent": extent,
+            json!({"tiles": found.len(), "npy": npy, "geotiff": tif, "geotiff_files": tif_files, "geotiff_beside_npy": shadowed, "format": format, "years": years, "crs": crs, "extent": extent,
                    "list": found.iter().map(|t| json!({"name": t.tile.name(), "year": t.year})).collect::<Vec<_>>()})
         );
         return Ok(());
     }
     println!("Total tiles: {}", found.len());
     println!("Format:      {format}");
+    println!(
+        "Files:       {npy} NPY tiles, {tif_files} GeoTIFFs{}",
+        if shadowed > 0 {
+            format!(" ({shadowed} beside NPY tiles of the same tile-year: the NPY is read)")
+        } else {
+            String::new()
+        }
+    );
     println!(
         "Years:       {}",
         years

@@ -28,5 +28,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(&a, g),
         Command::Zarr(c) => zarr::run(c, g),
         Command::Countries(a) => countries::run(&a),
+        Command::Version => {
+            println!(
+                "tessera {} (geotessera-rs; reads and writes the data of geotessera 0.11: NPY tiles, Parquet manifests, Zarr v3 stores)",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
     }
 }

@@ -6,15 +6,13 @@ use std::time::Instant;
 
 use serde_json::json;
 use tessera_client::MirrorRoot;
-use tessera_client::download::{
-    DownloadItem, DownloadOptions, DownloadProgress, download_all, preflight,
-};
+use tessera_client::download::{DownloadItem, DownloadOptions, DownloadProgress, download_all};
 use tessera_client::export::check_dataset_dir;
 use tessera_client::local::{EmbeddingTile, npy_paths};
 use tessera_client::points::{read_points, write_samples};
 use tessera_client::sample::{Samples, covered_tiles, group_by_tile, sample_remote, sample_with};
+use tessera_core::TileId;
 use tessera_core::dataset::keys;
-use tessera_core::{Format, FormatChoice, TileId};
 
 use crate::cli::{GlobalArgs, SampleArgs};
 use crate::commands::common::{cli_err, dataset, human, mirror, registry_with, runtime};
@@ -43,10 +41,10 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         }
     }
     let table = read_points(&a.points).map_err(cli_err)?;
-    let ds = dataset(&a.dataset, FormatChoice::Only(Format::Npy), g.quiet)?;
+    let ds = dataset(&a.dataset)?;
     if let Some(d) = &a.tiles {
         if !a.offline {
-            preflight(d).map_err(cli_err)?;
+            crate::commands::common::prepare_output(d)?;
         }
         check_dataset_dir(d, &ds).map_err(cli_err)?;
     }
@@ -55,7 +53,7 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    preflight(out_dir).map_err(cli_err)?;
+    crate::commands::common::prepare_output(out_dir)?;
     let m = mirror(g)?;
     let rt = runtime()?;
     let offline = a.offline && a.tiles.is_some();
@@ -169,20 +167,22 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.json {
         println!(
             "{}",
-            json!({"points": table.len(), "sampled": samples.covered, "no_coverage": samples.uncovered,
+            json!({"dataset": crate::commands::common::dataset_label(&ds), "points": table.len(), "sampled": samples.covered, "no_coverage": samples.uncovered,
                    "out_of_bounds": samples.out_of_bounds, "tiles": samples.tiles, "bands": samples.bands,
                    "bytes_fetched": samples.bytes_fetched, "requests": samples.requests, "seconds": secs, "output": a.output})
         );
-    } else if !g.quiet {
+    } else {
         println!(
-            "Sampled {} of {} points from {} tiles into {} in {:.2} s",
+            "Sampled {} of {} points of {} {} from {} tiles into {} in {:.2} s",
             samples.covered,
             table.len(),
+            crate::commands::common::dataset_label(&ds),
+            a.year,
             samples.tiles,
             a.output.display(),
             secs
         );
-        if samples.requests > 0 {
+        if samples.requests > 0 && !g.quiet {
             println!(
                 "Read {} in {} range requests (no tile downloaded)",
                 human(samples.bytes_fetched),

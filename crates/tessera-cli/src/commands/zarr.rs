@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tessera_client::MirrorRoot;
-use tessera_client::download::{
-    DownloadItem, DownloadOptions, DownloadProgress, download_all, preflight,
-};
+use tessera_client::download::{DownloadItem, DownloadOptions, DownloadProgress, download_all};
 use tessera_client::export::{check_dataset_dir, dataset_tags, parse_bands, write_metadata};
 use tessera_client::points::{PointMeta, read_points, write_samples};
 use tessera_client::registry::cache_dir;
@@ -21,7 +19,7 @@ use tessera_client::zarr::export::{ExportProgress, ZoneExport, export_zones};
 use tessera_client::zarr::points::SampleOptions;
 use tessera_client::zarr::{Status, ZarrOptions, ZarrStore};
 use tessera_core::dataset::{StoreLocation, keys, store_location};
-use tessera_core::{DatasetRef, Format, FormatChoice, TileId};
+use tessera_core::{DatasetRef, TileId};
 use tessera_formats::geotiff::Compression;
 use tessera_formats::manifest::ManifestQuery;
 
@@ -80,14 +78,17 @@ fn resolve_store(
         &m.root.locate(&keys::zarr_store(&dir)),
         g.via_gateway,
     );
-    let ds = DatasetRef::resolve(
-        &d.dataset_version,
-        d.dataset_variant.as_deref(),
-        FormatChoice::Stream,
-        false,
-    )
-    .ok();
+    let ds = DatasetRef::resolve(&d.dataset_version, d.dataset_variant.as_deref(), false).ok();
     Ok((location, ds))
+}
+
+/// The start of the error for a store that is not there (see [`is_missing_store`]).
+const NO_STORE: &str = "no Zarr store at";
+
+/// True when `e` says the store does not exist (so `--source auto` can use the tiles).
+pub fn is_missing_store(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<crate::exit::UsageError>()
+        .is_some_and(|u| u.0.starts_with(NO_STORE))
 }
 
 fn open_store(
@@ -96,14 +97,18 @@ fn open_store(
     opts: ZarrOptions,
 ) -> anyhow::Result<Arc<ZarrStore>> {
     let local = !location.contains("://");
+    let missing = || {
+        usage(format!(
+            "{NO_STORE} {location} (no zarr.json there); pass the store with --store/--store-url, pick the dataset with --dataset-version/--dataset-variant, use --source tiles for NPY tiles, or build one with 'tessera zarr build'"
+        ))
+    };
     if local && !Path::new(location).join("zarr.json").is_file() {
-        return Err(usage(format!(
-            "no Zarr store at {location} (no zarr.json there); pass the store with --store/--store-url, pick the dataset with --dataset-version/--dataset-variant, use --source tiles for NPY tiles, or build one with 'tessera zarr build'"
-        )));
+        return Err(missing());
     }
     let s = rt
         .block_on(ZarrStore::open(location, opts))
         .map_err(|e| match e {
+            tessera_client::ClientError::Usage(m) if m.starts_with(NO_STORE) => missing(),
             tessera_client::ClientError::Usage(m) => usage(m),
             tessera_client::ClientError::Format(m) => usage(m),
             other => cli_err(other),
@@ -207,7 +212,7 @@ fn build(a: &ZarrBuildArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.memory_mb < 64 {
         return Err(usage("--memory-mb must be at least 64"));
     }
-    let ds = dataset(&a.dataset, FormatChoice::Only(Format::Npy), g.quiet)?;
+    let ds = dataset(&a.dataset)?;
     let npy_dir = ds.npy_dir().map_err(|e| usage(e.to_string()))?;
     let m = mirror(g)?;
     let rt = runtime()?;
@@ -237,7 +242,7 @@ fn build(a: &ZarrBuildArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let out = &a.output;
     std::fs::create_dir_all(out)
         .map_err(|e| usage(format!("cannot create {}: {e}", out.display())))?;
-    preflight(out).map_err(cli_err)?;
+    crate::commands::common::prepare_output(out)?;
     // Tiles: read in place from a local mirror, else fetched (verified, resumable) first.
     let src_root = match &m.root {
         MirrorRoot::Local(root) => root.clone(),
@@ -368,8 +373,8 @@ pub fn build_synth_store(
 ) -> anyhow::Result<(PathBuf, tessera_client::zarr::build::BuildReport)> {
     let (version, variant) = tessera_core::dataset::dataset_from_dir(dir)
         .ok_or_else(|| usage(format!("unknown dataset directory '{dir}'")))?;
-    let ds = DatasetRef::resolve(&version, Some(&variant), FormatChoice::Any, false)
-        .map_err(|e| usage(e.to_string()))?;
+    let ds =
+        DatasetRef::resolve(&version, Some(&variant), false).map_err(|e| usage(e.to_string()))?;
     let zdir = ds
         .dataset()
         .and_then(|d| d.zarr)
@@ -407,11 +412,7 @@ pub fn build_synth_store(
 // ---------------------------------------------------------------------------------------
 
 fn verify(a: &ZarrVerifyArgs, g: &GlobalArgs) -> anyhow::Result<()> {
-    let ds = dataset(
-        &a.dataset,
-        FormatChoice::Only(Format::Npy),
-        g.quiet || a.json,
-    )?;
+    let ds = dataset(&a.dataset)?;
     let npy_dir = ds.npy_dir().map_err(|e| usage(e.to_string()))?;
     let m = mirror(g)?;
     let root = match (&a.tiles_dir, &m.root) {
@@ -499,21 +500,34 @@ fn verify(a: &ZarrVerifyArgs, g: &GlobalArgs) -> anyhow::Result<()> {
 // ---------------------------------------------------------------------------------------
 
 fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+    let is_npy = a
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    if !is_npy {
+        return Err(usage(format!(
+            "{}: zarr read writes NPY arrays; name the output OUT.npy (for GeoTIFFs use 'tessera download --source zarr')",
+            a.output.display()
+        )));
+    }
     let out_dir = a
         .output
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    preflight(out_dir).map_err(cli_err)?;
+    crate::commands::common::prepare_output(out_dir)?;
     let rt = runtime()?;
     let start = Instant::now();
     let store = open_store(&rt, &a.store, zarr_options(g, 16))?;
-    let (w, block) = match (&a.bbox, &a.window) {
+    let parts: Vec<(
+        tessera_client::zarr::RegionWindow,
+        tessera_client::zarr::Block,
+    )> = match (&a.bbox, &a.window) {
         (Some(b), None) => {
             let bb = tessera_core::parse_bbox(b)
                 .map_err(|e| usage(e.to_string()))?
                 .bounds();
-            rt.block_on(store.read_region(&bb, a.year, a.depth))
+            rt.block_on(store.read_regions(&bb, a.year, a.depth))
                 .map_err(cli_err)?
         }
         (None, Some(w)) => {
@@ -546,61 +560,110 @@ fn read(a: &ZarrReadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             let b = rt
                 .block_on(store.read_block(z, t, r..r + h, c..c + wd, a.depth))
                 .map_err(cli_err)?;
-            (
-                tessera_client::zarr::RegionWindow {
-                    zone: z,
-                    x0: c,
-                    x1: c + wd,
-                    y0: r,
-                    y1: r + h,
-                },
-                b,
-            )
+            let win = tessera_client::zarr::RegionWindow {
+                zone: z,
+                x0: c,
+                x1: c + wd,
+                y0: r,
+                y1: r + h,
+            };
+            vec![(win, b)]
         }
         _ => return Err(usage("give exactly one of --bbox and --window")),
     };
     let fmt = |e: tessera_formats::npy::NpyError| anyhow::anyhow!(e.to_string());
-    let shape = [block.rows, block.cols, block.bands];
-    let mut read_secs = start.elapsed().as_secs_f64();
-    let mut outputs = vec![a.output.clone()];
-    if a.quantised {
-        tessera_formats::npy::write_npy_file(&a.output, &shape, &block.emb).map_err(fmt)?;
-        let sp = scales_path(&a.output);
-        tessera_formats::npy::write_npy_file(&sp, &[block.rows, block.cols], &block.scales)
-            .map_err(fmt)?;
-        outputs.push(sp);
-    } else {
-        let mut v = Vec::new();
-        block.dequantise(None, &mut v);
-        read_secs = start.elapsed().as_secs_f64();
-        tessera_formats::npy::write_npy_file(&a.output, &shape, &v).map_err(fmt)?;
+    let read_secs = start.elapsed().as_secs_f64();
+    let several = parts.len() > 1;
+    let mut results = Vec::new();
+    for (w, block) in &parts {
+        // One array per zone: OUT.npy for one zone, OUT_utmNN.npy for several.
+        let path = if several {
+            zone_path(&a.output, w.zone)
+        } else {
+            a.output.clone()
+        };
+        let shape = [block.rows, block.cols, block.bands];
+        let mut outputs = vec![path.clone()];
+        if a.quantised {
+            tessera_formats::npy::write_npy_file(&path, &shape, &block.emb).map_err(fmt)?;
+            let sp = scales_path(&path);
+            tessera_formats::npy::write_npy_file(&sp, &[block.rows, block.cols], &block.scales)
+                .map_err(fmt)?;
+            outputs.push(sp);
+        } else {
+            let mut v = Vec::new();
+            block.dequantise(None, &mut v);
+            tessera_formats::npy::write_npy_file(&path, &shape, &v).map_err(fmt)?;
+        }
+        let t = store.window_transform(w);
+        let info = json!({"zone": w.zone, "crs": format!("EPSG:{}", 32600 + u32::from(w.zone)),
+               "window": {"row": w.y0, "col": w.x0, "height": w.height(), "width": w.width()},
+               "transform": t.to_array(), "bands": block.bands, "year": a.year,
+               "dtype": if a.quantised { "int8" } else { "float32" },
+               "layout": "(row, col, band), north up; transform: x = a*col + b*row + c, y = d*col + e*row + f (pixel corners)",
+               "store": a.store, "model": store.model_version(), "outputs": outputs});
+        // The georeference beside every array, so an NPY file is never without it.
+        let side = path.with_extension("json");
+        tessera_formats::atomic::write_atomic(&side, |f| {
+            std::io::Write::write_all(
+                f,
+                serde_json::to_string_pretty(&info)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", side.display()))?;
+        results.push((w, block.bands, path, side, info));
     }
-    let t = store.window_transform(&w);
     let (req, bytes) = store.stats.snapshot();
     if a.json {
+        let v: Vec<&serde_json::Value> = results.iter().map(|r| &r.4).collect();
+        let mut first = v[0].clone();
+        first["requests"] = json!(req);
+        first["bytes"] = json!(bytes);
+        first["seconds_read"] = json!(read_secs);
+        first["seconds"] = json!(start.elapsed().as_secs_f64());
+        first["zones"] = json!(v);
+        println!("{first}");
+    } else {
+        if several && !g.quiet {
+            println!(
+                "The region crosses {} UTM zones: one array per zone",
+                results.len()
+            );
+        }
+        for (w, bands, path, side, _) in results.iter().filter(|_| !g.quiet) {
+            println!(
+                "Read {}x{} pixels x {} bands of zone {} (rows {}.., cols {}..) into {} (georeference in {})",
+                w.height(),
+                w.width(),
+                bands,
+                w.zone,
+                w.y0,
+                w.x0,
+                path.display(),
+                side.display()
+            );
+        }
         println!(
-            "{}",
-            json!({"zone": w.zone, "crs": format!("EPSG:{}", 32600 + u32::from(w.zone)),
-                   "window": {"row": w.y0, "col": w.x0, "height": w.height(), "width": w.width()},
-                   "transform": t.to_array(), "bands": block.bands, "outputs": outputs,
-                   "requests": req, "bytes": bytes, "seconds_read": read_secs,
-                   "seconds": start.elapsed().as_secs_f64()})
-        );
-    } else if !g.quiet {
-        println!(
-            "Read {}x{} pixels x {} bands of zone {} (rows {}.., cols {}..) into {} ({} requests, {})",
-            w.height(),
-            w.width(),
-            block.bands,
-            w.zone,
-            w.y0,
-            w.x0,
-            a.output.display(),
+            "Read {} zone array(s) of {} for {} into {} ({} requests, {} fetched)",
+            results.len(),
+            a.store,
+            a.year,
+            out_dir.display(),
             req,
             human(bytes)
         );
     }
     Ok(())
+}
+
+fn zone_path(p: &Path, zone: u8) -> PathBuf {
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    p.with_file_name(format!("{stem}_utm{zone:02}.npy"))
 }
 
 fn scales_path(p: &Path) -> PathBuf {
@@ -637,7 +700,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(out) = &a.output
         && !a.dry_run
     {
-        preflight(out).map_err(cli_err)?;
+        crate::commands::common::prepare_output(out)?;
     }
     let rt = runtime()?;
     let store = open_store(&rt, &location, zarr_options(g, a.jobs.clamp(1, 256) * 2))?;
@@ -660,9 +723,12 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         })?;
     let windows = store.region_windows(&bbox);
     if windows.is_empty() {
-        return Err(usage(format!(
-            "Region {bbox} does not intersect any available zone grid of {location}"
-        )));
+        return Err(anyhow::Error::new(store.no_region(&bbox)));
+    }
+    if !store.years().contains(&a.year) {
+        let first = windows[0].zone;
+        rt.block_on(store.time_index(first, a.year))
+            .map_err(cli_err)?;
     }
     if a.dry_run {
         let nbands = bands.as_ref().map_or(nb, Vec::len) as u64;
@@ -742,21 +808,28 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.json {
         println!(
             "{}",
-            json!({"source": "zarr", "country": region.country_name(), "store": location, "year": a.year, "seconds": secs,
+            json!({"source": "zarr", "country": region.country_name(), "store": location, "dataset": ds.as_ref().map(crate::commands::common::dataset_label), "year": a.year, "seconds": secs,
                    "requests": req, "bytes_fetched": bytes,
                    "files": files.iter().map(|(p, n, w)| json!({"path": p, "bytes": n, "zone": w.zone,
                         "width": w.width(), "height": w.height()})).collect::<Vec<_>>()})
         );
-    } else if !g.quiet {
+    } else {
         println!(
-            "SUCCESS: Exported {} UTM zone file(s) to {} in {:.1} s ({} requests, {} fetched)",
+            "SUCCESS: Exported {} UTM zone file(s){} of {} {} to {} in {:.1} s ({} requests, {} fetched)",
             files.len(),
+            match progress.kept.load(Ordering::Relaxed) {
+                0 => String::new(),
+                k => format!(" ({k} complete from an earlier run, kept)"),
+            },
+            ds.as_ref()
+                .map_or_else(|| location.clone(), crate::commands::common::dataset_label),
+            a.year,
             out.display(),
             secs,
             req,
             human(bytes)
         );
-        for (p, n, w) in &files {
+        for (p, n, w) in files.iter().filter(|_| !g.quiet) {
             println!(
                 "  {} ({} x {} pixels, {})",
                 p.display(),
@@ -785,8 +858,8 @@ pub fn sample(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    preflight(out_dir).map_err(cli_err)?;
-    let (location, _) = resolve_store(a.store.as_deref(), &a.dataset, g)?;
+    crate::commands::common::prepare_output(out_dir)?;
+    let (location, sds) = resolve_store(a.store.as_deref(), &a.dataset, g)?;
     let rt = runtime()?;
     let store = open_store(&rt, &location, zarr_options(g, a.jobs.clamp(1, 256)))?;
     if a.search_px > 64 {
@@ -857,10 +930,15 @@ pub fn sample(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                    "store": location, "requests": req, "bytes_fetched": bytes, "seconds": secs,
                    "output": a.output})
         );
-    } else if !g.quiet {
+    } else {
         println!(
-            "Sampled {valid} of {} points from {location} into {} in {:.2} s ({req} requests, {})",
+            "Sampled {valid} of {} points of {} {} from {location} into {} in {:.2} s ({req} requests, {})",
             table.len(),
+            sds.as_ref().map_or_else(
+                || "the store".to_string(),
+                crate::commands::common::dataset_label
+            ),
+            a.year,
             a.output.display(),
             secs,
             human(bytes)
@@ -870,7 +948,7 @@ pub fn sample(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             .filter(|(k, _)| **k != "valid")
             .map(|(k, v)| format!("{v} {k}"))
             .collect();
-        if !others.is_empty() {
+        if !others.is_empty() && !g.quiet {
             println!("Without embedding (NaN rows): {}", others.join(", "));
         }
     }

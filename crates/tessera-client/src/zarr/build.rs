@@ -741,6 +741,8 @@ pub fn build_local(
     let gate = Arc::new((std::sync::Mutex::new(0usize), std::sync::Condvar::new()));
     pool.install(|| {
         todo.par_iter().try_for_each(|&k| -> Result<()> {
+            // Finished shards stay; a rerun resumes with the others.
+            crate::cancel::check()?;
             // At most `jobs` shards in flight (each holds its band buffers).
             {
                 let (m, cv) = &*gate;

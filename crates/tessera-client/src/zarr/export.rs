@@ -39,6 +39,8 @@ pub struct ExportProgress {
     pub done: AtomicU64,
     /// Pixels in all.
     pub total: AtomicU64,
+    /// Zone files kept from an earlier run (already complete).
+    pub kept: AtomicU64,
 }
 
 /// The file name of a zone export.
@@ -57,10 +59,7 @@ pub async fn export_zones(
 ) -> Result<Vec<(PathBuf, u64, RegionWindow)>> {
     let windows = store.region_windows(bbox);
     if windows.is_empty() {
-        return Err(ClientError::Usage(format!(
-            "region {bbox} does not intersect any zone grid of {}",
-            store.location()
-        )));
+        return Err(store.no_region(bbox));
     }
     let mut plans = Vec::new();
     for w in &windows {
@@ -84,10 +83,44 @@ pub async fn export_zones(
     let mut files = Vec::new();
     for (w, t, bands) in plans {
         let path = zone_file(out, year, w.zone);
+        // A zone file finished by an earlier (interrupted) run is kept, not exported again.
+        if let Some(n) = finished_zone_file(&path, &w, &bands, year, store) {
+            progress
+                .done
+                .fetch_add(w.width() * w.height(), Ordering::Relaxed);
+            progress.kept.fetch_add(1, Ordering::Relaxed);
+            files.push((path, n, w));
+            continue;
+        }
         let n = export_one(store, w, t, &bands, year, &path, opts, progress).await?;
         files.push((path, n, w));
     }
     Ok(files)
+}
+
+/// The size of `path` when it is a complete export of this window, bands, year and store
+/// (files appear under their final name only when complete; the tags tell which export).
+fn finished_zone_file(
+    path: &Path,
+    w: &RegionWindow,
+    bands: &[usize],
+    year: i32,
+    store: &ZarrStore,
+) -> Option<u64> {
+    let m = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_file())?;
+    let r = tessera_formats::geotiff::GeoTiffReader::open(path).ok()?;
+    let i = r.info();
+    let list: Vec<String> = bands.iter().map(|b| b.to_string()).collect();
+    let same = u64::from(i.width) == w.width()
+        && u64::from(i.height) == w.height()
+        && usize::from(i.bands) == bands.len()
+        && i.metadata.get("TESSERA_YEAR") == Some(year.to_string().as_str())
+        && i.metadata.get("TESSERA_BANDS") == Some(list.join(",").as_str())
+        && i.metadata.get("TESSERA_SOURCE") == Some(store.location())
+        && i.transform.is_some_and(|t| t == store.window_transform(w));
+    same.then_some(m.len())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -169,6 +202,7 @@ async fn export_one(
     let mut pool: Vec<Vec<f32>> = (0..batch).map(|_| Vec::new()).collect();
     store
         .for_each_block(w, t, 256, cols, opts.depth, |r0, c0, block| {
+            crate::cancel::check()?;
             let mut vals = Vec::new();
             block.dequantise(if all { None } else { Some(bands) }, &mut vals);
             let (rows, bcols) = (block.rows, block.cols);

@@ -324,13 +324,50 @@ impl ZarrStore {
             .to_string()
     }
 
+    /// The error for a region that meets no zone grid: what the store covers instead.
+    pub fn no_region(&self, bbox: &tessera_core::Bbox) -> ClientError {
+        let zones: Vec<String> = self
+            .zones
+            .values()
+            .map(|z| {
+                let g = z.grid;
+                let (x0, y0) = (g.origin_x, g.origin_y);
+                let crs = tessera_core::Crs::Utm {
+                    zone: g.zone,
+                    north: true,
+                };
+                let (lon0, lat1) = crs.inverse(x0, y0);
+                let (lon1, lat0) =
+                    crs.inverse(x0 + 10.0 * g.width as f64, y0 - 10.0 * g.height as f64);
+                format!(
+                    "{} (about {lon0:.2},{lat0:.2},{lon1:.2},{lat1:.2})",
+                    g.group()
+                )
+            })
+            .collect();
+        let (w, s, e, n) = (bbox.west, bbox.south, bbox.east, bbox.north);
+        let swapped =
+            tessera_core::Bbox::new(s, w, n, e).is_ok_and(|b| !self.region_windows(&b).is_empty());
+        ClientError::NoData(format!(
+            "region {bbox} meets none of the zone grids of {}: {}{}",
+            self.location,
+            zones.join(", "),
+            if swapped {
+                "; with longitude and latitude swapped it would: the bbox is W,S,E,N (longitudes first)"
+            } else {
+                ""
+            }
+        ))
+    }
+
     /// Index of `year` on zone `z`'s time axis.
     pub async fn time_index(&self, z: u8, year: i32) -> Result<usize> {
         let times = self.zone_times(z).await?;
         times.iter().position(|&y| y == year).ok_or_else(|| {
             let list: Vec<String> = times.iter().map(|y| y.to_string()).collect();
-            ClientError::Usage(format!(
-                "year {year} is not in the store (years: {})",
+            ClientError::NoData(format!(
+                "year {year} is not in {} (it has {}; pass --year)",
+                self.location,
                 list.join(", ")
             ))
         })

@@ -341,6 +341,30 @@ impl ZarrStore {
         Ok((w, b))
     }
 
+    /// A region on every zone grid it meets (west to east), one block per zone: unlike
+    /// [`Self::read_region`] (the reference's rule: the zone of the centre only), nothing
+    /// of a region that crosses a zone edge is left out.
+    pub async fn read_regions(
+        &self,
+        bbox: &Bbox,
+        year: i32,
+        depth: Option<usize>,
+    ) -> Result<Vec<(RegionWindow, Block)>> {
+        let windows = self.region_windows(bbox);
+        if windows.is_empty() {
+            return Err(self.no_region(bbox));
+        }
+        let mut out = Vec::with_capacity(windows.len());
+        for w in windows {
+            let t = self.time_index(w.zone, year).await?;
+            let b = self
+                .read_block(w.zone, t, w.y0..w.y1, w.x0..w.x1, depth)
+                .await?;
+            out.push((w, b));
+        }
+        Ok(out)
+    }
+
     /// Calls `f(row0, col0, block)` for blocks of `w` (at most `rows` × `cols` pixels) top
     /// to bottom, left to right, reading the next block while `f` runs.
     pub async fn for_each_block<F>(

@@ -89,6 +89,9 @@ pub struct GeoTiffSpec {
     pub metadata: GdalMetadata,
     /// Allow chunks that are never written (GDAL reads them as nodata).
     pub sparse_ok: bool,
+    /// A colour table (one RGB entry per value) for a single-band uint8 raster: written as a
+    /// palette image (PhotometricInterpretation 3, ColorMap), as GDAL writes class maps.
+    pub palette: Option<Vec<[u8; 3]>>,
 }
 
 impl GeoTiffSpec {
@@ -109,6 +112,7 @@ impl GeoTiffSpec {
             nodata: None,
             metadata: GdalMetadata::default(),
             sparse_ok: false,
+            palette: None,
         }
     }
 
@@ -135,6 +139,11 @@ impl GeoTiffSpec {
             }
             Layout::Striped(0) => return bad("strips of 0 rows".into()),
             _ => {}
+        }
+        if self.palette.is_some() && (self.bands != 1 || self.dtype != DType::U8) {
+            return Err(TiffError::InvalidSpec(
+                "a colour table needs a single-band uint8 raster".into(),
+            ));
         }
         if self.photometric == Photometric::Rgb && self.bands < 3 {
             return bad("RGB needs at least 3 bands".into());
@@ -602,9 +611,10 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             Entry::shorts(259, &[s.compression.tag_value()]),
             Entry::shorts(
                 262,
-                &[match s.photometric {
-                    Photometric::MinIsBlack => 1,
-                    Photometric::Rgb => 2,
+                &[match (s.photometric, &s.palette) {
+                    (_, Some(_)) => 3,
+                    (Photometric::MinIsBlack, None) => 1,
+                    (Photometric::Rgb, None) => 2,
                 }],
             ),
             Entry::shorts(277, &[spp]),
@@ -626,6 +636,16 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
         };
         if spp > colour {
             e.push(Entry::shorts(338, &vec![0; usize::from(spp - colour)]));
+        }
+        if let Some(p) = &s.palette {
+            // 256 reds, then greens, then blues, scaled to 16 bits; unlisted values black.
+            let mut map = vec![0u16; 3 * 256];
+            for (i, c) in p.iter().take(256).enumerate() {
+                for k in 0..3 {
+                    map[k * 256 + i] = u16::from(c[k]) * 257;
+                }
+            }
+            e.push(Entry::shorts(320, &map));
         }
         let (offset_tag, count_tag) = match s.layout {
             Layout::Tiled(t) => {

@@ -1,0 +1,51 @@
+//! Cancellation of long calls: one process-wide request (Ctrl-C in the CLI, KeyboardInterrupt
+//! in Python), checked at safe points. A cancelled call stops within a fraction of a second
+//! and returns [`ClientError::Cancelled`]; what it finished is kept, what it had begun is
+//! kept resumable (download part files) or removed (temporary exports), never left under a
+//! final name.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::error::{ClientError, Result};
+
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks every running call to stop (async-signal-safe: one atomic store).
+pub fn request() {
+    REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Withdraws a request (before the next call of a long-lived process).
+pub fn reset() {
+    REQUESTED.store(false, Ordering::SeqCst);
+}
+
+/// Whether a stop was asked for.
+pub fn requested() -> bool {
+    REQUESTED.load(Ordering::Relaxed)
+}
+
+/// `Err(Cancelled)` once a stop was asked for.
+pub fn check() -> Result<()> {
+    if requested() {
+        Err(ClientError::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+/// How often waiting code looks at the request.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// Runs `f` until it completes or a stop is asked for.
+pub async fn or_cancel<F: std::future::Future>(f: F) -> Result<F::Output> {
+    tokio::select! {
+        v = f => Ok(v),
+        _ = async {
+            while !requested() {
+                tokio::time::sleep(POLL).await;
+            }
+        } => Err(ClientError::Cancelled),
+    }
+}
