@@ -283,6 +283,11 @@ fn finished_zone_files_are_kept_on_a_rerun() {
     ];
     let (code, _, err) = tessera(&args, &[]);
     assert_eq!(code, 0, "{err}");
+    // The settings it starts with, as the reference prints them.
+    assert!(
+        err.contains(&format!("Download: {DATASET} 2024, bbox {BBOX} -> ")),
+        "{err}"
+    );
     let f = out.join("tessera_2024_utm34.tif");
     let before = std::fs::metadata(&f).unwrap().modified().unwrap();
     // A file of another export under the same name is not taken as finished.
@@ -611,4 +616,73 @@ fn retried_bytes_are_not_counted_in_the_summary() {
         .map(|f| std::fs::metadata(f).unwrap().len())
         .sum();
     assert_eq!(v["bytes_fetched"].as_u64().unwrap(), on_disk, "{v}");
+}
+
+#[test]
+fn an_interrupted_zone_export_continues_where_it_stopped() {
+    let m = zarr_mirror();
+    let w = scratch("first-hour-zone-resume");
+    let args = |url: &str, out: &Path| -> Vec<String> {
+        [
+            "--mirror",
+            url,
+            "download",
+            "--bbox",
+            BBOX,
+            "--year",
+            "2024",
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // The same export, uninterrupted, for comparison.
+    let s = Served::start(m, &[]);
+    let whole = w.join("whole");
+    let a = args(&s.url, &whole);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (code, _, err) = tessera(&a, &[]);
+    assert_eq!(code, 0, "{err}");
+    // Slow shard reads, and Ctrl-C once the first zone file has a block journaled.
+    s.set_faults(&["zarr/**/embeddings/**:rate=3m"]);
+    let out = w.join("out");
+    let a = args(&s.url, &out);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(&a)
+        .env_remove("TESSERA_MIRROR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = out.join(".tessera_2024_utm34.tif.partial.json");
+    let t0 = Instant::now();
+    while !journal.exists() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(journal.exists(), "no block was journaled");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        !out.join("tessera_2024_utm34.tif").exists(),
+        "a partial file under its final name"
+    );
+    s.set_faults(&[]);
+    let a2 = args(&s.url, &out);
+    let a2: Vec<&str> = a2.iter().map(String::as_str).collect();
+    let (code, stdout, err) = tessera(&a2, &[]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&stdout);
+    assert!(v["resumed"].as_u64().unwrap() >= 1, "{v}");
+    for zone in [34, 35] {
+        let name = format!("tessera_2024_utm{zone}.tif");
+        assert!(
+            std::fs::read(out.join(&name)).unwrap() == std::fs::read(whole.join(&name)).unwrap(),
+            "{name}: the continued file differs from an uninterrupted export"
+        );
+    }
+    assert!(!journal.exists());
 }

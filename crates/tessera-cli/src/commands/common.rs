@@ -141,3 +141,21 @@ pub fn remove_created_empty_dirs() {
 pub fn dataset_label(d: &DatasetRef) -> String {
     format!("{} {}", d.version.path, d.variant)
 }
+
+/// The settings a download starts with, on one line (stderr, so `--json` stays clean):
+/// dataset, year, region, output and what is written.
+pub fn print_settings(
+    g: &GlobalArgs,
+    dataset: &str,
+    year: i32,
+    region: &str,
+    out: &std::path::Path,
+    what: &str,
+) {
+    if !g.quiet {
+        eprintln!(
+            "Download: {dataset} {year}, {region} -> {} ({what})",
+            out.display()
+        );
+    }
+}

@@ -215,6 +215,24 @@ pub fn execute(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<Option<Done>>
         return Ok(None);
     }
     let out = a.output.clone().expect("checked above");
+    if !a.json {
+        crate::commands::common::print_settings(
+            g,
+            &crate::commands::common::dataset_label(&ds),
+            a.year,
+            &region.label,
+            &out,
+            &if tiff {
+                format!(
+                    "{} tiles: NPY downloaded, one float32 GeoTIFF each, {}",
+                    tiles.len(),
+                    a.compress
+                )
+            } else {
+                format!("{} NPY tiles as published", tiles.len())
+            },
+        );
+    }
     let start = Instant::now();
     // The NPY triple of every tile, into the reference's local layout.
     let mut items = Vec::new();

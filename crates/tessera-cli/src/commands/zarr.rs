@@ -756,6 +756,21 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let out = a.output.clone().expect("checked");
+    if !a.json {
+        crate::commands::common::print_settings(
+            g,
+            &ds.as_ref()
+                .map_or_else(|| location.clone(), crate::commands::common::dataset_label),
+            a.year,
+            &region.label,
+            &out,
+            &format!(
+                "{} UTM zone GeoTIFF(s) streamed from {location}, {}",
+                windows.len(),
+                a.compress
+            ),
+        );
+    }
     let opts = ZoneExport {
         bands,
         depth: a.depth,
@@ -808,7 +823,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if a.json {
         println!(
             "{}",
-            json!({"source": "zarr", "country": region.country_name(), "store": location, "dataset": ds.as_ref().map(crate::commands::common::dataset_label), "year": a.year, "seconds": secs,
+            json!({"source": "zarr", "country": region.country_name(), "store": location, "kept": progress.kept.load(Ordering::Relaxed), "resumed": progress.resumed.load(Ordering::Relaxed), "dataset": ds.as_ref().map(crate::commands::common::dataset_label), "year": a.year, "seconds": secs,
                    "requests": req, "bytes_fetched": bytes,
                    "files": files.iter().map(|(p, n, w)| json!({"path": p, "bytes": n, "zone": w.zone,
                         "width": w.width(), "height": w.height()})).collect::<Vec<_>>()})
@@ -817,9 +832,16 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         println!(
             "SUCCESS: Exported {} UTM zone file(s){} of {} {} to {} in {:.1} s ({} requests, {} fetched)",
             files.len(),
-            match progress.kept.load(Ordering::Relaxed) {
-                0 => String::new(),
-                k => format!(" ({k} complete from an earlier run, kept)"),
+            match (
+                progress.kept.load(Ordering::Relaxed),
+                progress.resumed.load(Ordering::Relaxed)
+            ) {
+                (0, 0) => String::new(),
+                (k, 0) => format!(" ({k} complete from an earlier run, kept)"),
+                (0, r) => format!(" ({r} continued where an earlier run stopped)"),
+                (k, r) => format!(
+                    " ({k} complete from an earlier run, kept; {r} continued where it stopped)"
+                ),
             },
             ds.as_ref()
                 .map_or_else(|| location.clone(), crate::commands::common::dataset_label),

@@ -11,9 +11,10 @@ use rayon::prelude::*;
 use tessera_core::Bbox;
 use tessera_formats::DType;
 use tessera_formats::geotiff::{
-    Compression, GeoTiffFile, GeoTiffSpec, Layout, Predictor, TiffError,
+    Compression, GeoTiffSpec, Layout, Predictor, ResumableGeoTiff, TiffError,
 };
 
+use super::region::block_boxes;
 use super::{RegionWindow, ZarrStore};
 use crate::error::{ClientError, Result};
 
@@ -41,6 +42,8 @@ pub struct ExportProgress {
     pub total: AtomicU64,
     /// Zone files kept from an earlier run (already complete).
     pub kept: AtomicU64,
+    /// Zone files continued from where an earlier run stopped.
+    pub resumed: AtomicU64,
 }
 
 /// The file name of a zone export.
@@ -183,7 +186,6 @@ async fn export_one(
         TiffError::IoAt { path, source } => ClientError::io(path, source),
         other => ClientError::Format(format!("{}: {other}", path.display())),
     };
-    let file = GeoTiffFile::create(path, spec).map_err(tiff_err)?;
     // Memory: the block being written (int8 + scales in, float32 values) and the next one
     // being read (int8 + scales, with its fetched and decoded chunks until assembled),
     // plus, per tile encoded at once, its copy and its encoded form (at most the copy's
@@ -195,13 +197,38 @@ async fn export_one(
     let per_px = 2 * (nb_read + 4) + 2 * nb_read + 4 * nb;
     let left = opts.memory.saturating_sub(batch * 2 * tile_bytes);
     let cols = ((left / (256 * per_px)) / 256).max(1) * 256;
+    // The file grows block by block beside its final name with a journal, so an interrupted
+    // export continues where it stopped when the same export (same fingerprint) is rerun.
+    let fingerprint = format!(
+        "zone-export 1|{}|utm{} rows {}..{} cols {}..{}|t{t}|bands {bands:?}|{year}|{:?}|depth {:?}|block {cols}|{:?}",
+        store.location(),
+        w.zone,
+        w.y0,
+        w.y1,
+        w.x0,
+        w.x1,
+        opts.compression,
+        opts.depth,
+        opts.tags
+    );
+    let (file, skip) = ResumableGeoTiff::open(path, spec, &fingerprint).map_err(tiff_err)?;
+    if skip > 0 {
+        let done_px: u64 = block_boxes(&w, 256, cols)
+            .iter()
+            .take(skip)
+            .map(|(r, c)| (r.end - r.start) * (c.end - c.start))
+            .sum();
+        progress.done.fetch_add(done_px, Ordering::Relaxed);
+        progress.resumed.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut unit = skip;
     let file = std::sync::Mutex::new(file);
     let all = nb == nb_read && bands.iter().enumerate().all(|(i, &b)| i == b);
     // Tile copies are reused from block to block: fresh multi-megabyte buffers would come
     // from per-thread allocator arenas that keep them after they are freed.
     let mut pool: Vec<Vec<f32>> = (0..batch).map(|_| Vec::new()).collect();
     store
-        .for_each_block(w, t, 256, cols, opts.depth, |r0, c0, block| {
+        .for_each_block_from(w, t, 256, cols, opts.depth, skip, |r0, c0, block| {
             crate::cancel::check()?;
             let mut vals = Vec::new();
             block.dequantise(if all { None } else { Some(bands) }, &mut vals);
@@ -239,6 +266,8 @@ async fn export_one(
                 }
             }
             drop(vals);
+            unit += 1;
+            f.checkpoint(unit).map_err(tiff_err)?;
             release_free_memory();
             progress
                 .done

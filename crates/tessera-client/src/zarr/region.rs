@@ -374,21 +374,32 @@ impl ZarrStore {
         rows: u64,
         cols: u64,
         depth: Option<usize>,
+        f: F,
+    ) -> Result<()>
+    where
+        F: FnMut(u64, u64, Block) -> Result<()> + Send,
+    {
+        self.for_each_block_from(w, t, rows, cols, depth, 0, f)
+            .await
+    }
+
+    /// [`Self::for_each_block`] from block `skip` on (in the same order), for a rerun that
+    /// continues an interrupted one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn for_each_block_from<F>(
+        self: &Arc<Self>,
+        w: RegionWindow,
+        t: usize,
+        rows: u64,
+        cols: u64,
+        depth: Option<usize>,
+        skip: usize,
         mut f: F,
     ) -> Result<()>
     where
         F: FnMut(u64, u64, Block) -> Result<()> + Send,
     {
-        let mut boxes = Vec::new();
-        let mut r = w.y0;
-        while r < w.y1 {
-            let mut c = w.x0;
-            while c < w.x1 {
-                boxes.push((r..(r + rows).min(w.y1), c..(c + cols).min(w.x1)));
-                c += cols;
-            }
-            r += rows;
-        }
+        let boxes: Vec<_> = block_boxes(&w, rows, cols).into_iter().skip(skip).collect();
         let spawn = |(rr, cc): (Range<u64>, Range<u64>)| {
             let s = Arc::clone(self);
             tokio::spawn(async move { s.read_block(w.zone, t, rr, cc, depth).await })
@@ -404,6 +415,22 @@ impl ZarrStore {
         }
         Ok(())
     }
+}
+
+/// The blocks (rows, cols) of at most `rows` x `cols` pixels that tile `w`, top to bottom,
+/// left to right.
+pub fn block_boxes(w: &RegionWindow, rows: u64, cols: u64) -> Vec<(Range<u64>, Range<u64>)> {
+    let mut boxes = Vec::new();
+    let mut r = w.y0;
+    while r < w.y1 {
+        let mut c = w.x0;
+        while c < w.x1 {
+            boxes.push((r..(r + rows).min(w.y1), c..(c + cols).min(w.x1)));
+            c += cols;
+        }
+        r += rows;
+    }
+    boxes
 }
 
 #[cfg(test)]

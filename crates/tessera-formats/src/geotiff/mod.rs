@@ -5,6 +5,7 @@ pub mod codec;
 pub mod geokeys;
 pub mod metadata;
 pub mod reader;
+pub mod resumable;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -14,8 +15,9 @@ use thiserror::Error;
 pub use codec::{Compression, Predictor};
 pub use metadata::{BandMetadata, GdalMetadata};
 pub use reader::{GeoTiffInfo, GeoTiffReader};
+pub use resumable::ResumableGeoTiff;
 pub use writer::{
-    BigTiff, GeoTiffFile, GeoTiffSpec, GeoTiffWriter, Interleave, Layout, Photometric,
+    BigTiff, GeoTiffFile, GeoTiffSpec, GeoTiffWriter, Interleave, Layout, Photometric, WriterState,
 };
 
 /// Errors reading or writing GeoTIFFs.

@@ -275,6 +275,17 @@ struct ChunkBufs {
     out: Vec<Vec<u8>>,
 }
 
+/// The progress of a [`GeoTiffWriter`]: end of the data written and each chunk's place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriterState {
+    /// Bytes written (the next chunk goes here).
+    pub pos: u64,
+    /// Offset of each chunk (0: not written).
+    pub offsets: Vec<u64>,
+    /// Byte count of each chunk (0: not written).
+    pub counts: Vec<u64>,
+}
+
 /// A GeoTIFF being written to `W`.
 pub struct GeoTiffWriter<W: Write + Seek> {
     w: W,
@@ -522,6 +533,56 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
         self.counts[idx] = bytes.len() as u64;
         self.pos += bytes.len() as u64;
         Ok(())
+    }
+
+    /// Where the file stands after the chunks written so far (flushed): enough to continue
+    /// it after a restart with [`Self::resume`]. Only for chunk-wise writing (not
+    /// `write_rows` with rows pending).
+    pub fn state(&mut self) -> Result<WriterState, TiffError> {
+        if !self.pending.is_empty() {
+            return Err(TiffError::InvalidSpec(
+                "rows are pending; a state is taken between whole chunks".into(),
+            ));
+        }
+        self.w.flush()?;
+        Ok(WriterState {
+            pos: self.pos,
+            offsets: self.offsets.clone(),
+            counts: self.counts.clone(),
+        })
+    }
+
+    /// Continues a file written up to `state` with the same `spec` (the bytes before
+    /// `state.pos` must be what that writer wrote; later bytes are overwritten).
+    pub fn resume(mut w: W, spec: GeoTiffSpec, state: WriterState) -> Result<Self, TiffError> {
+        spec.validate()?;
+        let big = spec.use_bigtiff();
+        let (cx, cy) = spec.chunk_grid();
+        let n = cx as usize * cy as usize * spec.planes();
+        let header = if big { 16 } else { 8 };
+        let sane = state.offsets.len() == n
+            && state.counts.len() == n
+            && state.pos >= header
+            && state.offsets.iter().zip(&state.counts).all(|(&o, &c)| {
+                c == 0 || (o >= header && o.checked_add(c).is_some_and(|e| e <= state.pos))
+            });
+        if !sane {
+            return Err(TiffError::InvalidSpec(
+                "the saved state does not fit this file".into(),
+            ));
+        }
+        w.seek(SeekFrom::Start(state.pos))?;
+        Ok(GeoTiffWriter {
+            w,
+            big,
+            pos: state.pos,
+            offsets: state.offsets,
+            counts: state.counts,
+            pending: Vec::new(),
+            rows_done: 0,
+            pool: Vec::new(),
+            spec,
+        })
     }
 
     /// Writes the directory and returns the underlying writer.
