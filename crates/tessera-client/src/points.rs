@@ -378,6 +378,7 @@ pub fn wkb_point(b: &[u8]) -> Option<(f64, f64)> {
 fn read_parquet_points(path: &Path) -> Result<PointTable> {
     let bad = |m: String| ClientError::Usage(format!("{}: {m}", path.display()));
     let f = File::open(path).map_err(|e| ClientError::io(path, e))?;
+    tessera_formats::parquet_footer::check(&f).map_err(bad)?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(f)
         .map_err(|e| bad(format!("not a readable Parquet file: {e}")))?;
     let meta = builder.schema().metadata().get("geo").cloned();

@@ -9,6 +9,7 @@ pub mod geotiff;
 pub mod guard;
 pub mod manifest;
 pub mod npy;
+pub mod parquet_footer;
 pub mod safe_fs;
 pub mod zarr;
 

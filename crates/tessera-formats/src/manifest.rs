@@ -505,6 +505,7 @@ pub fn read_manifest<R: ChunkReader + 'static>(
     what: &str,
     q: &ManifestQuery,
 ) -> Result<ManifestSelection, ManifestError> {
+    crate::parquet_footer::check(&data).map_err(|e| parquet_err(what, e))?;
     crate::guard::contain(|| read_manifest_inner(data, what, q))
         .unwrap_or_else(|e| Err(parquet_err(what, e)))
 }
@@ -679,6 +680,7 @@ pub fn read_manifest_records<R: ChunkReader + 'static>(
     data: R,
     what: &str,
 ) -> Result<Vec<ManifestRecord>, ManifestError> {
+    crate::parquet_footer::check(&data).map_err(|e| parquet_err(what, e))?;
     crate::guard::contain(|| read_records_inner(data, what))
         .unwrap_or_else(|e| Err(parquet_err(what, e)))
 }
@@ -772,6 +774,7 @@ pub fn read_landmask_records<R: ChunkReader + 'static>(
     data: R,
     what: &str,
 ) -> Result<Vec<LandmaskRecord>, ManifestError> {
+    crate::parquet_footer::check(&data).map_err(|e| parquet_err(what, e))?;
     crate::guard::contain(|| {
         let reader = ParquetRecordBatchReaderBuilder::try_new(data)
             .map_err(|e| parquet_err(what, e))?
@@ -817,6 +820,7 @@ pub fn read_landmasks<R: ChunkReader + 'static>(
     data: R,
     what: &str,
 ) -> Result<HashMap<TileId, i64>, ManifestError> {
+    crate::parquet_footer::check(&data).map_err(|e| parquet_err(what, e))?;
     crate::guard::contain(|| read_landmasks_inner(data, what))
         .unwrap_or_else(|e| Err(parquet_err(what, e)))
 }

@@ -56,3 +56,22 @@ fn every_target_has_a_corpus_and_a_fuzz_binary() {
         assert!(bin.is_file(), "{} is missing", bin.display());
     }
 }
+
+#[test]
+fn a_footer_of_huge_boolean_lists_is_refused_and_real_footers_are_not() {
+    use bytes::Bytes;
+    use tessera_formats::manifest::{ManifestQuery, read_landmasks, read_manifest_bytes};
+    let read = |p: &str| Bytes::from(std::fs::read(fuzz_dir().join(p)).expect("a fuzz input"));
+    let q = ManifestQuery::default();
+    let err = read_manifest_bytes(read("regressions/manifest/footer_bool_lists_hang"), "x", &q)
+        .expect_err("a corrupt footer");
+    assert!(err.to_string().contains("footer"), "{err}");
+    let sel = read_manifest_bytes(read("corpus/manifest/manifest"), "x", &q).expect("a manifest");
+    assert_eq!(sel.entries.len(), 3);
+    assert_eq!(
+        read_landmasks(read("corpus/manifest/landmasks"), "x")
+            .expect("landmasks")
+            .len(),
+        3
+    );
+}
