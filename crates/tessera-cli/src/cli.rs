@@ -48,6 +48,9 @@ pub struct GlobalArgs {
     /// instead of the direct S3 route.
     #[arg(long, global = true, env = "GEOTESSERA_VIA_GATEWAY", action = clap::ArgAction::SetTrue, value_parser = clap::builder::FalseyValueParser::new())]
     pub via_gateway: bool,
+    /// Print nothing at all, not even the summary (commands run inside another command).
+    #[arg(skip)]
+    pub silent: bool,
 }
 
 /// Region selectors (exactly one).

@@ -92,6 +92,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         deadline: None,
         follow_redirects: false,
         via_gateway: false,
+        silent: true,
     };
     let da = DownloadArgs {
         output: Some(out.clone()),

@@ -421,6 +421,9 @@ fn summary(
     export_secs: f64,
 ) {
     let tiff = !a.format.eq_ignore_ascii_case("npy");
+    if g.silent {
+        return;
+    }
     if g.quiet {
         // The one summary line -q promises.
         println!(

@@ -389,6 +389,7 @@ pub fn build_synth_store(
         deadline: None,
         follow_redirects: false,
         via_gateway: false,
+        silent: true,
     };
     let m = mirror(&g)?;
     let rt = runtime()?;
