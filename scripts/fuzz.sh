@@ -10,6 +10,7 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 20 s, every target)
 # Env:   FUZZ_JOBS      targets run at once (default: the number of CPUs, at most 2)
 #        FUZZ_ASAN=1    also AddressSanitizer (needs a nightly toolchain: cargo +nightly)
+#        FUZZ_CARGO_ARGS  extra arguments for the build (e.g. --timings)
 # Runs on the stable toolchain; no cargo-fuzz install needed (same flags as cargo fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 [ "$jobs" -gt 2 ] && [ -z "${FUZZ_JOBS:-}" ] && jobs=2
 
 toolchain=()
+target_dir=fuzz/target
 flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
 flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters"
 flags+=" -Cllvm-args=-sanitizer-coverage-pc-table"
@@ -32,17 +34,19 @@ flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 if [ "${FUZZ_ASAN:-0}" = 1 ]; then
   toolchain=(+nightly)
   flags+=" -Zsanitizer=address"
+  target_dir=fuzz/target/asan
 fi
 # An explicit --target keeps RUSTFLAGS off build scripts and proc macros (as cargo fuzz).
 host=$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')
 # The main lock file pins the same versions as the main build (cargo adds libfuzzer-sys).
 cp Cargo.lock fuzz/Cargo.lock
 start=$(date +%s)
-RUSTFLAGS="$flags" cargo "${toolchain[@]}" build --release \
-  --manifest-path fuzz/Cargo.toml --target-dir fuzz/target --target "$host" --bins ${FUZZ_CARGO_ARGS:-}
-echo "fuzz: built ${#targets[@]} targets in $(($(date +%s) - start)) s" >&2
+# shellcheck disable=SC2086 # FUZZ_CARGO_ARGS is a list of words
+RUSTFLAGS="$flags" cargo "${toolchain[@]}" build --release --bins ${FUZZ_CARGO_ARGS:-} \
+  --manifest-path fuzz/Cargo.toml --target-dir "$target_dir" --target "$host"
+echo "fuzz: built the targets in $(($(date +%s) - start)) s" >&2
 
-export FUZZ_BIN="fuzz/target/$host/release" FUZZ_SECS="$secs"
+export FUZZ_BIN="$target_dir/$host/release" FUZZ_SECS="$secs"
 run_one() {
   local t=$1 max_len=8192
   case $t in tiff | manifest | points_parquet) max_len=65536 ;; esac
