@@ -563,7 +563,7 @@ fn bad_input_is_one_line_and_exit_2() {
         ),
         (
             vec!["--bbox", BBOX, "--dataset-version", "v9"],
-            "has no manifest",
+            "unknown dataset version v9",
         ),
         (vec!["--bbox", BBOX, "--format", "png"], "Invalid format"),
         (vec!["--bbox", BBOX, "--bands", "0,128"], "bands must be"),
@@ -649,8 +649,8 @@ pq.write_table(t, sys.argv[2])
     let mut files = Vec::new();
     common::walk(&o2, &mut files);
     assert!(files.is_empty(), "{files:?}");
-    // Empty regions are not an error.
-    let (code, out_text, _) = tessera(
+    // An empty region is exit 1 with where the dataset has tiles (the same on every path).
+    let (code, _, err) = tessera(
         &[
             "download",
             "--mirror",
@@ -664,8 +664,9 @@ pq.write_table(t, sys.argv[2])
         ],
         &[],
     );
-    assert_eq!(code, 0);
-    assert!(out_text.contains("No tiles found"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("nearest covered tile"), "{err}");
+    assert!(!o.exists(), "a failed run left its output directory");
 }
 
 #[test]

@@ -184,17 +184,7 @@ fn serve(a: &ServeArgs) -> anyhow::Result<()> {
         let (listener, handle) = tessera_server::bind(&cfg)
             .await
             .map_err(|e| usage(e.to_string()))?;
-        println!(
-            "Serving {} at {} (Ctrl-C to stop)",
-            a.dir.display(),
-            handle.url()
-        );
-        if !cfg.faults.is_empty() {
-            println!("Fault rules: {}", a.faults.join("; "));
-        }
-        if handle.admin_enabled() {
-            println!("Admin endpoints: {}/_tessera/{{stats,reset,faults}}", handle.url());
-        }
+        // Before the address line, which callers wait for.
         if !a.addr.ip().is_loopback() {
             eprintln!(
                 "warning: listening on {}, not a loopback address: anyone who can reach it can read the mirror{}",
@@ -205,6 +195,17 @@ fn serve(a: &ServeArgs) -> anyhow::Result<()> {
                     ""
                 }
             );
+        }
+        println!(
+            "Serving {} at {} (Ctrl-C to stop)",
+            a.dir.display(),
+            handle.url()
+        );
+        if !cfg.faults.is_empty() {
+            println!("Fault rules: {}", a.faults.join("; "));
+        }
+        if handle.admin_enabled() {
+            println!("Admin endpoints: {}/_tessera/{{stats,reset,faults}}", handle.url());
         }
         use std::io::Write;
         std::io::stdout().flush().ok();
