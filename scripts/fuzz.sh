@@ -10,6 +10,9 @@
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 20 s, every target)
 # Env:   FUZZ_JOBS      targets run at once (default: the number of CPUs, at most 2)
 #        FUZZ_ASAN=1    also AddressSanitizer (needs a nightly toolchain: cargo +nightly)
+#        FUZZ_SEED      libFuzzer's seed (default 1, so a CI run repeats the same mutations;
+#                       set another to explore). Hangs count past 25 s an input (a known slow
+#                       Parquet footer takes about 6 s under the fuzzer: fuzz/known/).
 #        FUZZ_CARGO_ARGS  extra arguments for the build (e.g. --timings)
 # Runs on the stable toolchain; no cargo-fuzz install needed (same flags as cargo fuzz).
 set -euo pipefail
@@ -55,7 +58,7 @@ run_one() {
   local dirs=("$work" "fuzz/corpus/$t")
   [ -d "fuzz/regressions/$t" ] && dirs+=("fuzz/regressions/$t")
   # New inputs go to the scratch corpus (first folder); the committed ones are only read.
-  if "$FUZZ_BIN/$t" -max_total_time="$FUZZ_SECS" -timeout=10 -rss_limit_mb=2048 \
+  if "$FUZZ_BIN/$t" -max_total_time="$FUZZ_SECS" -seed="${FUZZ_SEED:-1}" -timeout=25 -rss_limit_mb=2048 \
     -malloc_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 \
     -artifact_prefix="fuzz/artifacts/$t/" "${dirs[@]}" >"$log" 2>&1; then
     echo "fuzz: $t ok, $(sed -n 's/^stat::number_of_executed_units: *//p' "$log") runs" >&2
