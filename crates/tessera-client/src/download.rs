@@ -146,11 +146,7 @@ struct PartMeta {
 }
 
 fn sibling(dest: &Path, suffix: &str) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    dest.with_file_name(format!(".{name}{suffix}"))
+    tessera_formats::safe_fs::hidden_sibling(dest, suffix)
 }
 
 /// Largest object accepted when the registry gives no size (a tile's embedding is about

@@ -87,6 +87,16 @@ pub fn components_under<'a>(root: &Path, path: &'a Path) -> io::Result<Vec<&'a O
         .collect()
 }
 
+/// `.{name}{suffix}` beside `path`: the hidden name of a file being made for `path` (part
+/// files, journals), which tile discovery ignores.
+pub fn hidden_sibling(path: &Path, suffix: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}{suffix}"))
+}
+
 /// Creates `root` (and its parents) and every directory from `root` down to `dir`, refusing
 /// any component below `root` that is a symbolic link or not a directory.
 pub fn ensure_dir(root: &Path, dir: &Path) -> io::Result<()> {

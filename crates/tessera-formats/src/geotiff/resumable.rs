@@ -25,11 +25,7 @@ pub struct ResumableGeoTiff {
 }
 
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}{suffix}"))
+    crate::safe_fs::hidden_sibling(path, suffix)
 }
 
 fn io_at(path: &Path) -> impl Fn(std::io::Error) -> TiffError + '_ {
