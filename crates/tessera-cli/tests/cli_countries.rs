@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use tessera_core::Bbox;
 use tessera_synth::{SynthOptions, synthesize};
-use tessera_testkit::scratch;
+use tessera_testkit::{scratch, scratch_shared};
 
 fn tessera(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
@@ -26,7 +26,7 @@ fn tessera(args: &[&str]) -> (i32, String, String) {
 fn monaco_mirror() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("countries-mirror");
+        let dir = scratch_shared("countries-mirror");
         let mut o = SynthOptions::new(&dir, Bbox::new(7.31, 43.71, 7.49, 43.79).unwrap());
         o.years = vec![2024];
         o.missing_rate = 0.0;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use common::{Served, tessera};
 use tessera_core::Bbox;
 use tessera_synth::{SynthOptions, synthesize};
-use tessera_testkit::scratch;
+use tessera_testkit::scratch_shared;
 
 /// A polygon around 24.02-24.08 E, 69.02-69.08 N: inside the eastern tile.
 const EAST: &str = r#"{"type": "FeatureCollection", "features": [{"type": "Feature",
@@ -22,7 +22,7 @@ const EAST: &str = r#"{"type": "FeatureCollection", "features": [{"type": "Featu
 fn mirror() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("region-files-mirror");
+        let dir = scratch_shared("region-files-mirror");
         let mut o = SynthOptions::new(&dir, Bbox::new(23.91, 69.01, 24.09, 69.09).unwrap());
         o.years = vec![2024];
         o.datasets = vec!["v1.1-cam".into()];

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{Served, tessera, walk};
-use tessera_testkit::{gdalinfo, scratch};
+use tessera_testkit::{gdalinfo, scratch, scratch_shared};
 
 const BBOX: &str = "23.91,69.01,24.09,69.09";
 const DATASET: &str = "v1.1 cambridge";
@@ -21,7 +21,7 @@ const DATASET: &str = "v1.1 cambridge";
 fn zarr_mirror() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("first-hour-mirror");
+        let dir = scratch_shared("first-hour-mirror");
         let (code, _, err) = tessera(
             &[
                 "mirror",

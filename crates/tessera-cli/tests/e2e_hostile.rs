@@ -16,7 +16,7 @@ use common::{
 use tessera_core::Bbox;
 use tessera_core::dataset::keys;
 use tessera_synth::{SynthOptions, synthesize};
-use tessera_testkit::scratch;
+use tessera_testkit::{scratch, scratch_shared};
 
 const EAST: &str = "grid_24.05_69.05";
 const WEST: &str = "grid_23.95_69.05";
@@ -194,7 +194,7 @@ fn hostile_band_counts_fail_their_own_tile_and_change_nothing_else() {
 fn zarr_mirror() -> &'static (PathBuf, String) {
     static M: std::sync::OnceLock<(PathBuf, String)> = std::sync::OnceLock::new();
     M.get_or_init(|| {
-        let dir = scratch("hostile-zarr-mirror");
+        let dir = scratch_shared("hostile-zarr-mirror");
         let mut o = SynthOptions::new(&dir, Bbox::new(24.01, 69.01, 24.09, 69.09).unwrap());
         o.years = vec![2024];
         o.datasets = vec!["v1.1-cam".into()];

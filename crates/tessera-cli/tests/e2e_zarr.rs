@@ -15,7 +15,7 @@ use common::{Served, link_tree, peak_anon_mib, tessera, walk};
 use tessera_core::Bbox;
 use tessera_formats::npy::NpyFile;
 use tessera_synth::{SynthOptions, synthesize};
-use tessera_testkit::{gdal_value, gdalinfo, run_python, scratch};
+use tessera_testkit::{gdal_value, gdalinfo, run_python, scratch, scratch_shared};
 
 const ORACLE: &str = include_str!("../../../tests/oracle/zarr_oracle.py");
 
@@ -24,7 +24,7 @@ const ORACLE: &str = include_str!("../../../tests/oracle/zarr_oracle.py");
 fn mirror() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("zarr-mirror");
+        let dir = scratch_shared("zarr-mirror");
         let mut o = SynthOptions::new(&dir, Bbox::new(-0.1, 50.7, 0.1, 50.9).unwrap());
         o.more_boxes = vec![Bbox::new(35.9, -0.1, 36.1, 0.1).unwrap()];
         o.years = vec![2023, 2024];
@@ -78,7 +78,7 @@ fn build(out: &Path, extra: &[&str]) -> serde_json::Value {
 fn store() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("zarr-store").join("store");
+        let dir = scratch_shared("zarr-store").join("store");
         let r = build(&dir, &[]);
         assert_eq!(r["written"], r["shards_all"], "{r}");
         assert_eq!(r["skipped"], 0);

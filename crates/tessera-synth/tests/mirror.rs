@@ -10,13 +10,13 @@ use tessera_core::{Bbox, TileGeoref, TileId};
 use tessera_formats::geotiff::GeoTiffReader;
 use tessera_formats::npy::NpyFile;
 use tessera_synth::{SynthOptions, synthesize, verify_mirror};
-use tessera_testkit::{gdalinfo, run_python, scratch};
+use tessera_testkit::{gdalinfo, run_python, scratch, scratch_shared};
 
 /// Two tiles on both sides of the UTM 34/35 seam in Lapland, two years, two datasets.
 fn north() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("synth-north");
+        let dir = scratch_shared("synth-north");
         let mut o = SynthOptions::new(&dir, Bbox::new(23.91, 69.01, 24.09, 69.09).unwrap());
         o.years = vec![2023, 2024];
         o.datasets = vec!["v1".into(), "v1.1-cam".into()];

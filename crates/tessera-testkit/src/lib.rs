@@ -79,13 +79,73 @@ pub fn gdal_value(path: &Path, band: usize, col: usize, row: usize) -> String {
 }
 
 /// A fresh, empty directory for one test (under the system temp dir).
+///
+/// It is removed when the test's thread ends, unless the test failed (then it is kept for
+/// inspection, until the next run reaps it) or `TESSERA_KEEP_SCRATCH` is set: a test binary
+/// of many end-to-end tests must not hold every test's mirror and outputs on the disk at
+/// once. Directories that outlive one test (a mirror shared through a `OnceLock`) come from
+/// [`scratch_shared`].
 pub fn scratch(name: &str) -> PathBuf {
+    let dir = make_scratch(name);
+    cleanup::register(&dir);
+    dir
+}
+
+/// A fresh, empty directory shared by the tests of one binary: kept until the binary ends,
+/// removed by the next run's reaping.
+pub fn scratch_shared(name: &str) -> PathBuf {
+    make_scratch(name)
+}
+
+fn make_scratch(name: &str) -> PathBuf {
     let base = std::env::temp_dir().join("tessera-tests");
     reap(&base);
     let dir = base.join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// Per-test cleanup: each test runs on its own thread (libtest), so the directories one
+/// test made are a thread-local list, removed by its destructor when the thread ends. A
+/// panic hook marks the thread as failed first, and a failed test keeps its directories.
+mod cleanup {
+    use std::cell::{Cell, RefCell};
+    use std::path::{Path, PathBuf};
+
+    struct Dirs(RefCell<Vec<PathBuf>>);
+
+    impl Drop for Dirs {
+        fn drop(&mut self) {
+            if FAILED.with(|f| f.get()) || std::env::var_os("TESSERA_KEEP_SCRATCH").is_some() {
+                return;
+            }
+            for d in self.0.borrow().iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+
+    thread_local! {
+        static DIRS: Dirs = const { Dirs(RefCell::new(Vec::new())) };
+        static FAILED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub(super) fn register(dir: &Path) {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let _ = FAILED.try_with(|f| f.set(true));
+                previous(info);
+            }));
+        });
+        if std::thread::current().name() == Some("main") {
+            // Not a libtest thread (a test harness of its own): nothing ends with the test.
+            return;
+        }
+        DIRS.with(|d| d.0.borrow_mut().push(dir.to_path_buf()));
+    }
 }
 
 /// Removes the scratch directories of test processes that are no longer running (their

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use tessera_core::Bbox;
 use tessera_synth::{SynthOptions, synthesize};
-use tessera_testkit::scratch;
+use tessera_testkit::scratch_shared;
 
 pub const BBOX: &str = "23.91,69.01,24.09,69.09";
 pub const YEAR: &str = "2024";
@@ -36,7 +36,7 @@ pub fn tessera(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
 pub fn mirror() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = scratch("e2e-mirror");
+        let dir = scratch_shared("e2e-mirror");
         let mut o = SynthOptions::new(&dir, Bbox::new(23.91, 69.01, 24.09, 69.09).unwrap());
         o.years = vec![2023, 2024];
         o.datasets = vec!["v1".into(), "v1.1-cam".into()];
