@@ -172,3 +172,36 @@ fn reap(base: &Path) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passing_test_leaves_no_scratch_directory_and_a_failing_one_keeps_it() {
+        let passed = std::thread::spawn(|| scratch("testkit-pass"))
+            .join()
+            .unwrap();
+        assert!(!passed.exists(), "{} was not removed", passed.display());
+        let dir = std::sync::Arc::new(std::sync::Mutex::new(PathBuf::new()));
+        let d = dir.clone();
+        let failed = std::thread::spawn(move || {
+            *d.lock().unwrap() = scratch("testkit-fail");
+            panic!("a failing test");
+        })
+        .join();
+        assert!(failed.is_err());
+        let kept = dir.lock().unwrap().clone();
+        assert!(
+            kept.is_dir(),
+            "{} of a failed test was removed",
+            kept.display()
+        );
+        std::fs::remove_dir_all(&kept).unwrap();
+        let shared = std::thread::spawn(|| scratch_shared("testkit-shared"))
+            .join()
+            .unwrap();
+        assert!(shared.is_dir(), "a shared directory outlives its test");
+        std::fs::remove_dir_all(&shared).unwrap();
+    }
+}
