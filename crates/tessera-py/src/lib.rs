@@ -1,0 +1,32 @@
+//! The native module of the `geotessera_rs` Python package: thin pyo3 wrappers over
+//! `tessera-api` (the library's one synchronous face) and `tessera-core`'s pure functions.
+//! Orchestration lives in `tessera-api`; the Python layer (`python/geotessera_rs`) gives
+//! the reference's names, signatures and return types.
+
+mod errors;
+mod progress;
+mod pure;
+
+use pyo3::prelude::*;
+
+/// Builds a fresh runtime in a forked child (registered with `os.register_at_fork`).
+#[pyfunction]
+fn _reset_after_fork() -> PyResult<()> {
+    tessera_api::runtime().map(|_| ()).map_err(errors::to_py)
+}
+
+/// The `geotessera_rs._native` module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(_reset_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::tile_from_world, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::tile_info, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::datasets, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::store_location, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::parse_version, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::dataset_path, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::dataset_from_path, m)?)?;
+    m.add_function(wrap_pyfunction!(pure::dequantize, m)?)?;
+    Ok(())
+}
