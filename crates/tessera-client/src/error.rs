@@ -72,6 +72,9 @@ pub enum ClientError {
         /// The size seen and the limit.
         message: String,
     },
+    /// A region that holds no pixel of the grid it is read from (an empty window).
+    #[error("{0}")]
+    EmptyWindow(String),
     /// A stop was asked for (Ctrl-C); finished work is kept, a rerun resumes.
     #[error("interrupted")]
     Cancelled,

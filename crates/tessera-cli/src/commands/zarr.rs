@@ -786,6 +786,7 @@ pub fn download(a: &DownloadArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             })
             .unwrap_or_default(),
         memory: a.memory_mb << 20,
+        cancel: tessera_client::cancel::Token::new(),
     };
     let progress = ExportProgress::default();
     let bar = progress::items(0, "pixels");

@@ -54,6 +54,8 @@ pub struct BuildOptions {
     pub build_version: String,
     /// Follow every inner chunk with its CRC32C (outside the indexed ranges).
     pub chunk_crc: bool,
+    /// This build's stop request (the process-wide one is honoured as well).
+    pub cancel: crate::cancel::Token,
 }
 
 impl Default for BuildOptions {
@@ -69,6 +71,7 @@ impl Default for BuildOptions {
             model_version: "1.1".into(),
             build_version: format!("geotessera-rs {}", env!("CARGO_PKG_VERSION")),
             chunk_crc: true,
+            cancel: crate::cancel::Token::new(),
         }
     }
 }
@@ -742,7 +745,7 @@ pub fn build_local(
     pool.install(|| {
         todo.par_iter().try_for_each(|&k| -> Result<()> {
             // Finished shards stay; a rerun resumes with the others.
-            crate::cancel::check()?;
+            opts.cancel.check()?;
             // At most `jobs` shards in flight (each holds its band buffers).
             {
                 let (m, cv) = &*gate;

@@ -31,6 +31,8 @@ pub struct ZoneExport {
     pub tags: Vec<(String, String)>,
     /// Memory budget (bytes) for the blocks in flight (read, dequantised, encoded).
     pub memory: u64,
+    /// This export's stop request (the process-wide one is honoured as well).
+    pub cancel: crate::cancel::Token,
 }
 
 /// Live counters: pixels written, pixels in all.
@@ -229,7 +231,7 @@ async fn export_one(
     let mut pool: Vec<Vec<f32>> = (0..batch).map(|_| Vec::new()).collect();
     store
         .for_each_block_from(w, t, 256, cols, opts.depth, skip, |r0, c0, block| {
-            crate::cancel::check()?;
+            opts.cancel.check()?;
             let mut vals = Vec::new();
             block.dequantise(if all { None } else { Some(bands) }, &mut vals);
             let (rows, bcols) = (block.rows, block.cols);

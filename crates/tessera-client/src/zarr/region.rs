@@ -58,36 +58,51 @@ impl Block {
     /// Dequantises `bands` (all when `None`), pixel-interleaved; NaN where the scale is
     /// not finite.
     pub fn dequantise(&self, bands: Option<&[usize]>, out: &mut Vec<f32>) {
-        let all: Vec<usize>;
-        let sel = match bands {
-            Some(b) => b,
-            None => {
-                all = (0..self.bands).collect();
-                &all
-            }
-        };
-        let n = sel.len();
-        // A fresh zeroed allocation is mapped lazily by the system, so every value is
-        // written once (a resize would write them twice).
-        *out = vec![0.0; self.rows * self.cols * n];
-        let b = self.bands;
-        out.par_chunks_mut(self.cols * n)
-            .zip(self.scales.par_chunks(self.cols))
-            .zip(self.emb.par_chunks(self.cols * b))
-            .for_each(|((o, s), q)| {
-                for (p, &sc) in s.iter().enumerate() {
-                    let dst = &mut o[p * n..(p + 1) * n];
-                    if sc.is_finite() {
-                        let px = &q[p * b..(p + 1) * b];
-                        for (d, &k) in dst.iter_mut().zip(sel) {
-                            *d = f32::from(px[k]) * sc;
-                        }
-                    } else {
-                        dst.fill(f32::NAN);
-                    }
-                }
-            });
+        dequantise_parts(&self.emb, &self.scales, self.cols, self.bands, bands, out);
     }
+}
+
+/// Dequantises int8 values (`rows x cols x nbands`, pixel-interleaved) with their scales
+/// (`rows x cols`) into `out`: `bands` (all when `None`) per pixel, NaN where the scale is
+/// not finite.
+pub fn dequantise_parts(
+    emb: &[i8],
+    scales: &[f32],
+    cols: usize,
+    nbands: usize,
+    bands: Option<&[usize]>,
+    out: &mut Vec<f32>,
+) {
+    let all: Vec<usize>;
+    let sel = match bands {
+        Some(b) => b,
+        None => {
+            all = (0..nbands).collect();
+            &all
+        }
+    };
+    let n = sel.len();
+    let cols = cols.max(1);
+    // A fresh zeroed allocation is mapped lazily by the system, so every value is
+    // written once (a resize would write them twice).
+    *out = vec![0.0; scales.len() * n];
+    let b = nbands;
+    out.par_chunks_mut(cols * n)
+        .zip(scales.par_chunks(cols))
+        .zip(emb.par_chunks(cols * b))
+        .for_each(|((o, s), q)| {
+            for (p, &sc) in s.iter().enumerate() {
+                let dst = &mut o[p * n..(p + 1) * n];
+                if sc.is_finite() {
+                    let px = &q[p * b..(p + 1) * b];
+                    for (d, &k) in dst.iter_mut().zip(sel) {
+                        *d = f32::from(px[k]) * sc;
+                    }
+                } else {
+                    dst.fill(f32::NAN);
+                }
+            }
+        });
 }
 
 /// The UTM envelope of a lon/lat box in `crs`: the extremes of its edges, each sampled at
@@ -331,8 +346,8 @@ impl ZarrStore {
     ) -> Result<(RegionWindow, Block)> {
         let z = tessera_core::utm_zone((bbox.west + bbox.east) / 2.0);
         let w = self.region_window(z, bbox).ok_or_else(|| {
-            ClientError::Usage(format!(
-                "region {bbox} does not intersect the grid of zone {z} in {}",
+            ClientError::EmptyWindow(format!(
+                "Region does not intersect the zone grid: {bbox} has no pixel centre on the grid of zone {z} in {}; choose a region inside the store's coverage",
                 self.location()
             ))
         })?;
