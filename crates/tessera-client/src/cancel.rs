@@ -4,6 +4,7 @@
 //! kept resumable (download part files) or removed (temporary exports), never left under a
 //! final name.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -47,5 +48,48 @@ pub async fn or_cancel<F: std::future::Future>(f: F) -> Result<F::Output> {
                 tokio::time::sleep(POLL).await;
             }
         } => Err(ClientError::Cancelled),
+    }
+}
+
+/// A stop request for one call (a facade call cancelled from another thread), which also
+/// honours the process-wide [`request`]. Clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct Token(Arc<AtomicBool>);
+
+impl Token {
+    /// A fresh token, not cancelled.
+    pub fn new() -> Token {
+        Token::default()
+    }
+
+    /// Asks the call holding this token (and its clones) to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether this call or the whole process was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed) || requested()
+    }
+
+    /// `Err(Cancelled)` once a stop was asked for.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(ClientError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` until it completes or a stop is asked for.
+    pub async fn or_cancel<F: std::future::Future>(&self, f: F) -> Result<F::Output> {
+        tokio::select! {
+            v = f => Ok(v),
+            _ = async {
+                while !self.is_cancelled() {
+                    tokio::time::sleep(POLL).await;
+                }
+            } => Err(ClientError::Cancelled),
+        }
     }
 }

@@ -305,7 +305,7 @@ async fn fetch_one(
         if progress.cancel.load(Ordering::Relaxed) {
             break;
         }
-        if crate::cancel::requested() {
+        if mirror.http.cancel.is_cancelled() {
             return (Outcome::Failed(ClientError::Cancelled), warning);
         }
         let have = file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -685,7 +685,7 @@ pub async fn download_all(
         .map(|(i, item)| {
             let progress = progress.clone();
             async move {
-                if crate::cancel::requested() {
+                if mirror.http.cancel.is_cancelled() {
                     return (i, (Outcome::Failed(ClientError::Cancelled), None));
                 }
                 if progress.cancel.load(Ordering::Relaxed) {

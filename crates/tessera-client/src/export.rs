@@ -68,6 +68,17 @@ pub fn export_tile(
     path: &Path,
     opts: &GeoTiffExport,
 ) -> Result<u64> {
+    export_tile_with(tile, out, path, opts, &crate::cancel::Token::new())
+}
+
+/// [`export_tile`], stopping (and dropping the temporary file) when `cancel` is asked to.
+pub fn export_tile_with(
+    tile: &EmbeddingTile,
+    out: &Path,
+    path: &Path,
+    opts: &GeoTiffExport,
+    cancel: &crate::cancel::Token,
+) -> Result<u64> {
     let g = &tile.georef;
     let bands: Vec<usize> = opts
         .bands
@@ -126,7 +137,7 @@ pub fn export_tile(
     let mut buf = Vec::new();
     for r0 in (0..g.height).step_by(256) {
         // A stop drops the temporary file (never a partial file under the final name).
-        crate::cancel::check()?;
+        cancel.check()?;
         let n = 256.min(g.height - r0);
         tile.rows(r0, n, if all { None } else { Some(&bands) }, &mut buf)?;
         f.writer().write_rows(&buf).map_err(tiff_err)?;

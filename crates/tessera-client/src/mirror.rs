@@ -233,6 +233,8 @@ pub struct Http {
     pub retry: RetryPolicy,
     /// Stall, deadline and redirect guards.
     pub config: HttpConfig,
+    /// The stop request its requests and bodies honour (besides the process-wide one).
+    pub cancel: crate::cancel::Token,
 }
 
 fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
@@ -280,6 +282,7 @@ impl Http {
             client,
             retry,
             config,
+            cancel: crate::cancel::Token::new(),
         })
     }
 
@@ -296,12 +299,12 @@ impl Http {
         {
             return Err(self.deadline_error(url));
         }
-        crate::cancel::or_cancel(tokio::time::sleep(d)).await
+        self.cancel.or_cancel(tokio::time::sleep(d)).await
     }
 
     /// A watch over one response body (stall window and deadline).
     pub fn body_watch(&self, url: &str) -> BodyWatch {
-        BodyWatch::new(url, &self.config)
+        BodyWatch::new(url, &self.config, &self.cancel)
     }
 
     /// Reads a whole response body of at most `cap` bytes, under the stall and deadline
@@ -350,17 +353,19 @@ impl Http {
         loop {
             let outcome = match self.config.deadline {
                 Some(dl) => {
-                    match crate::cancel::or_cancel(tokio::time::timeout_at(
-                        dl.into(),
-                        build(&self.client).send(),
-                    ))
-                    .await?
+                    match self
+                        .cancel
+                        .or_cancel(tokio::time::timeout_at(
+                            dl.into(),
+                            build(&self.client).send(),
+                        ))
+                        .await?
                     {
                         Ok(o) => o,
                         Err(_) => return Err(self.deadline_error(url)),
                     }
                 }
-                None => crate::cancel::or_cancel(build(&self.client).send()).await?,
+                None => self.cancel.or_cancel(build(&self.client).send()).await?,
             };
             let (err, wait) = match outcome {
                 Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED => {
@@ -611,11 +616,13 @@ pub struct BodyWatch {
     deadline: Option<Instant>,
     window_end: Option<Instant>,
     in_window: u64,
+    cancel: crate::cancel::Token,
 }
 
 impl BodyWatch {
-    fn new(url: &str, c: &HttpConfig) -> BodyWatch {
+    fn new(url: &str, c: &HttpConfig, cancel: &crate::cancel::Token) -> BodyWatch {
         BodyWatch {
+            cancel: cancel.clone(),
             url: url.to_string(),
             window: c.stall_window,
             min: c.stall_min_bytes,
@@ -644,7 +651,7 @@ impl BodyWatch {
     {
         use futures_util::StreamExt;
         loop {
-            crate::cancel::check()?;
+            self.cancel.check()?;
             // Wake up at least every POLL to notice a stop request.
             let poll = Instant::now() + crate::cancel::POLL;
             let until = match (self.window_end, self.deadline) {
@@ -837,6 +844,14 @@ impl Mirror {
             root,
             http: Http::with_config(RetryPolicy::default(), config)?,
         })
+    }
+
+    /// The same mirror (sharing its connections), whose requests also stop when `cancel`
+    /// is asked to: one call's stop request, set from another thread.
+    pub fn with_cancel(&self, cancel: &crate::cancel::Token) -> Mirror {
+        let mut m = self.clone();
+        m.http.cancel = cancel.clone();
+        m
     }
 
     /// Reads a whole (small) object of at most `cap` bytes.

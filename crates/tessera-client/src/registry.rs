@@ -40,6 +40,13 @@ pub struct RegistrySource {
     pub registry_dir: Option<PathBuf>,
     /// Make no request: use the cached registries as they are, or fail.
     pub offline: bool,
+    /// The manifest's URL instead of the mirror's (cached like the mirror's).
+    pub manifest_url: Option<String>,
+    /// A local manifest file to use as it is (never refreshed); a path that does not exist
+    /// is ignored with a warning, as the reference does.
+    pub manifest_path: Option<PathBuf>,
+    /// A local landmask registry file to use as it is.
+    pub landmasks_path: Option<PathBuf>,
 }
 
 /// How a registry file was obtained.
@@ -93,7 +100,36 @@ async fn cached(
     let path =
         tessera_formats::safe_fs::join_under(cache, &format!("{}/{key}", mirror.root.slug()))
             .map_err(|e| ClientError::io(cache, e))?;
-    let url = mirror.root.locate(key);
+    fetch_cached(mirror, mirror.root.locate(key), path, cache, cap, offline).await
+}
+
+/// Fetches an object named by its own URL into the cache (or refreshes it).
+async fn cached_url(
+    mirror: &Mirror,
+    url: &str,
+    cache: &Path,
+    cap: u64,
+    offline: bool,
+) -> Result<(PathBuf, Freshness)> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ClientError::Usage(format!(
+            "registry URL '{url}' is not an http(s) URL; pass a local file as the registry path instead"
+        )));
+    }
+    let slug = MirrorRoot::Http(url.to_string()).slug();
+    let path = tessera_formats::safe_fs::join_under(cache, &format!("urls/{slug}"))
+        .map_err(|e| ClientError::io(cache, e))?;
+    fetch_cached(mirror, url.to_string(), path, cache, cap, offline).await
+}
+
+async fn fetch_cached(
+    mirror: &Mirror,
+    url: String,
+    path: PathBuf,
+    cache: &Path,
+    cap: u64,
+    offline: bool,
+) -> Result<(PathBuf, Freshness)> {
     let have = std::fs::symlink_metadata(&path)
         .ok()
         .filter(|m| m.is_file())
@@ -156,7 +192,41 @@ impl Registry {
     ) -> Result<Registry> {
         let npy_dir = dataset.npy_dir()?;
         let mut warnings = Vec::new();
-        let (manifest_path, manifest_freshness, lm) = if let Some(dir) = &source.registry_dir {
+        let explicit = |p: &Option<PathBuf>, what: &str, warnings: &mut Vec<String>| match p {
+            Some(p) if p.is_file() => Some(p.clone()),
+            Some(p) => {
+                warnings.push(format!(
+                    "{what} {} does not exist; using the mirror's",
+                    p.display()
+                ));
+                None
+            }
+            None => None,
+        };
+        let manifest_file = explicit(&source.manifest_path, "manifest", &mut warnings);
+        let landmasks_file = explicit(&source.landmasks_path, "landmask registry", &mut warnings);
+        let (manifest_path, manifest_freshness, lm) = if let Some(m) = manifest_file {
+            let lm = match landmasks_file {
+                Some(l) => Some(Ok((l, Freshness::Local))),
+                None => match &source.registry_dir {
+                    Some(dir) => {
+                        let l = dir.join("landmasks.parquet");
+                        l.is_file().then_some(Ok((l, Freshness::Local)))
+                    }
+                    None => Some(
+                        cached(
+                            mirror,
+                            &keys::landmasks_registry(dataset.landmask_dir()),
+                            &cache_dir(source.cache_dir.as_deref()),
+                            crate::mirror::MAX_LANDMASK_TABLE_BYTES,
+                            source.offline,
+                        )
+                        .await,
+                    ),
+                },
+            };
+            (m, Freshness::Local, lm)
+        } else if let Some(dir) = &source.registry_dir {
             let m = dir.join("manifest.parquet");
             if !m.is_file() {
                 return Err(ClientError::Usage(format!(
@@ -164,7 +234,7 @@ impl Registry {
                     dir.display()
                 )));
             }
-            let l = dir.join("landmasks.parquet");
+            let l = landmasks_file.unwrap_or_else(|| dir.join("landmasks.parquet"));
             (
                 m,
                 Freshness::Local,
@@ -172,15 +242,29 @@ impl Registry {
             )
         } else {
             let cache = cache_dir(source.cache_dir.as_deref());
-            let (m, f) = match cached(
-                mirror,
-                &keys::manifest(&npy_dir),
-                &cache,
-                crate::mirror::MAX_MANIFEST_BYTES,
-                source.offline,
-            )
-            .await
-            {
+            let fetched = match &source.manifest_url {
+                Some(url) => {
+                    cached_url(
+                        mirror,
+                        url,
+                        &cache,
+                        crate::mirror::MAX_MANIFEST_BYTES,
+                        source.offline,
+                    )
+                    .await
+                }
+                None => {
+                    cached(
+                        mirror,
+                        &keys::manifest(&npy_dir),
+                        &cache,
+                        crate::mirror::MAX_MANIFEST_BYTES,
+                        source.offline,
+                    )
+                    .await
+                }
+            };
+            let (m, f) = match fetched {
                 Ok(v) => v,
                 Err(e @ ClientError::Usage(_)) => return Err(e),
                 Err(ClientError::NotFound { .. })
@@ -209,14 +293,19 @@ impl Registry {
                     )));
                 }
             };
-            let l = cached(
-                mirror,
-                &keys::landmasks_registry(dataset.landmask_dir()),
-                &cache,
-                crate::mirror::MAX_LANDMASK_TABLE_BYTES,
-                source.offline,
-            )
-            .await;
+            let l = match landmasks_file {
+                Some(l) => Ok((l, Freshness::Local)),
+                None => {
+                    cached(
+                        mirror,
+                        &keys::landmasks_registry(dataset.landmask_dir()),
+                        &cache,
+                        crate::mirror::MAX_LANDMASK_TABLE_BYTES,
+                        source.offline,
+                    )
+                    .await
+                }
+            };
             (m, f, Some(l))
         };
         if let Freshness::Stale(w) = &manifest_freshness {

@@ -86,6 +86,7 @@ pub fn registry_with(
         cache_dir: g.cache_dir.clone(),
         registry_dir: registry_dir.map(std::path::Path::to_path_buf),
         offline,
+        ..Default::default()
     };
     let r = rt.block_on(Registry::open(m, d, &src)).map_err(cli_err)?;
     for w in &r.warnings {

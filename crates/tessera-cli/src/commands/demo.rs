@@ -159,6 +159,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 cache_dir: Some(w.join("cache")),
                 registry_dir: None,
                 offline: false,
+                ..Default::default()
             },
         ))
         .map_err(cli_err)?;
