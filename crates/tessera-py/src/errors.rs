@@ -60,18 +60,6 @@ pub fn to_py(e: Error) -> PyErr {
     }
 }
 
-/// Maps a library result into a Python one.
-pub trait IntoPy<T> {
-    /// The result with a Python exception for its error.
-    fn py_err(self) -> PyResult<T>;
-}
-
-impl<T> IntoPy<T> for Result<T, Error> {
-    fn py_err(self) -> PyResult<T> {
-        self.map_err(to_py)
-    }
-}
-
 /// A usage error from any displayable error (bad arguments caught in the bindings).
 pub fn usage(e: impl std::fmt::Display) -> PyErr {
     UsageError::new_err(e.to_string())

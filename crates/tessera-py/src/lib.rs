@@ -3,9 +3,11 @@
 //! Orchestration lives in `tessera-api`; the Python layer (`python/geotessera_rs`) gives
 //! the reference's names, signatures and return types.
 
+mod context;
 mod errors;
 mod progress;
 mod pure;
+mod store;
 
 use pyo3::prelude::*;
 
@@ -28,5 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pure::dataset_path, m)?)?;
     m.add_function(wrap_pyfunction!(pure::dataset_from_path, m)?)?;
     m.add_function(wrap_pyfunction!(pure::dequantize, m)?)?;
+    m.add_class::<store::NativeStore>()?;
+    m.add_class::<store::NativeStrips>()?;
     Ok(())
 }

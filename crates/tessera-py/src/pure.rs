@@ -2,7 +2,7 @@
 //! table, store locations and dequantisation.
 
 use numpy::ndarray::ArrayD;
-use numpy::{IntoPyArray, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{IntoPyArray, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use tessera_core::dataset::{self, StoreLocation};
 use tessera_core::grid::TileId;
