@@ -24,8 +24,6 @@ pub struct ContextOptions {
     pub deadline: Option<Duration>,
     /// Follow redirects to other hosts (same-origin redirects are always followed).
     pub follow_redirects: bool,
-    /// Told what failed each time a request is retried (a face may say so once).
-    pub on_retry: Option<fn(&str)>,
 }
 
 /// An opened mirror with its settings; cheap to clone, shared by the calls of one face.
@@ -55,7 +53,6 @@ impl Context {
         }
         config.deadline = options.deadline.map(|d| started + d);
         config.follow_any_redirect = options.follow_redirects;
-        config.on_retry = options.on_retry;
         let mirror = Mirror::with_config(root, config)?;
         Ok(Context {
             mirror,

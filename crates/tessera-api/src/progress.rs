@@ -11,9 +11,7 @@ use tessera_client::cancel::Token;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
-    /// A line shown as it is (what a selection resolved to).
-    Info,
-    /// Worth saying (what was chosen, what was skipped).
+    /// Worth saying, shown as it is (what a selection resolved to, what was chosen or skipped).
     Note,
     /// Something the user should act on or know was degraded.
     Warning,
@@ -77,11 +75,6 @@ impl Progress {
     /// Sets the phase's total (when it becomes known).
     pub fn set_total(&self, total: u64) {
         self.total.store(total, Ordering::Relaxed);
-    }
-
-    /// Records a line to show as it is.
-    pub fn info(&self, text: impl Into<String>) {
-        self.push(Level::Info, text.into());
     }
 
     /// Records a note.

@@ -181,7 +181,7 @@ pub fn plan_download(
         if let BboxSpec::Tile(t) = region.spec
             && region.label != format!("tile {t}")
         {
-            progress.info(format!("{} -> tile {t}", region.label));
+            progress.note(format!("{} -> tile {t}", region.label));
         }
         let tiles = d.tiles_in_region(&region, req.year)?;
         Ok((d, tiles))

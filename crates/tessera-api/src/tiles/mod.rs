@@ -87,11 +87,11 @@ pub fn dataset_label(d: &DatasetRef) -> String {
 }
 
 /// Resolves region selectors (bbox, tile, region file, country) to WGS84 bounds. What a
-/// country name resolved to is recorded as an [`crate::Level::Info`] line.
+/// country name resolved to is recorded as an note.
 pub fn resolve_region(args: &RegionArgs, progress: &Progress) -> Result<Region> {
     let region = tessera_client::region::resolve(args)?;
     if let Some(c) = &region.country {
-        progress.info(c.to_string());
+        progress.note(c.to_string());
     }
     Ok(region)
 }
