@@ -2,7 +2,6 @@
 //! failures while doing the work. One line on stderr, never a backtrace.
 
 use std::fmt;
-use std::process::ExitCode;
 
 /// An error caused by the command line itself (exit status 2).
 #[derive(Debug)]
@@ -22,7 +21,7 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 }
 
 /// Prints the error chain on one line and picks the exit status.
-pub fn report(e: &anyhow::Error) -> ExitCode {
+pub fn report(e: &anyhow::Error) -> u8 {
     let cancelled = e.chain().any(|c| {
         matches!(
             c.downcast_ref::<tessera_client::ClientError>(),
@@ -33,7 +32,7 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
         eprintln!(
             "interrupted: finished files are kept and partial downloads resume; rerun the same command to continue"
         );
-        return ExitCode::from(130);
+        return 130;
     }
     let mut line = e.to_string();
     for cause in e.chain().skip(1) {
@@ -47,8 +46,8 @@ pub fn report(e: &anyhow::Error) -> ExitCode {
     // reaches the terminal.
     eprintln!("error: {}", tessera_client::mirror::sanitize(&line));
     if e.downcast_ref::<UsageError>().is_some() {
-        ExitCode::from(2)
+        2
     } else {
-        ExitCode::from(1)
+        1
     }
 }
