@@ -8,6 +8,7 @@ mod errors;
 mod progress;
 mod pure;
 mod store;
+mod tiles;
 
 use pyo3::prelude::*;
 
@@ -32,5 +33,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pure::dequantize, m)?)?;
     m.add_class::<store::NativeStore>()?;
     m.add_class::<store::NativeStrips>()?;
+    m.add_class::<tiles::NativeTiles>()?;
     Ok(())
 }

@@ -1,0 +1,501 @@
+"""NPY tiles: ``GeoTessera`` and its ``Registry``, with the names of ``geotessera.core``
+and ``geotessera.registry``.
+
+Every call is one call of geotessera-rs's library face (``tessera-api``) with the GIL
+released. Downloads land in ``embeddings_dir`` (default: the current directory) in the
+reference's layout, so both packages share tiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Dict, Generator, Iterable, List, Optional, Tuple, Union
+
+import numpy as np
+from affine import Affine
+
+from . import _native
+from ._util import ProgressCallback, affine, bbox4, callback
+from .crs import CRS
+from .errors import TileNotFoundError, UnwritableDestination
+from .quant import dequantize_embedding
+from .registry import (
+    EMBEDDINGS_DIR_NAME,
+    LANDMASKS_DIR_NAME,
+    _parse_dataset_version,
+    _variant_subdir,
+    tile_from_world,
+    tile_to_embedding_paths,
+    tile_to_grid_name,
+    tile_to_landmask_filename,
+    variant_note,
+)
+
+__all__ = ["GeoTessera", "Registry", "dequantize_embedding"]
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _path(p: Optional[PathLike]) -> Optional[str]:
+    return None if p is None else os.fspath(p)
+
+
+class Registry:
+    """A dataset's tile registry (manifest and landmasks), optionally scoped to a bbox.
+
+    Arguments as the reference's ``geotessera.registry.Registry``; ``mirror`` (default
+    ``$TESSERA_MIRROR``, else the published mirror) is where manifests and tiles come from.
+    """
+
+    def __init__(
+        self,
+        version: str,
+        variant: Optional[str] = None,
+        cache_dir: Optional[PathLike] = None,
+        embeddings_dir: Optional[PathLike] = None,
+        registry_url: Optional[str] = None,
+        registry_path: Optional[PathLike] = None,
+        registry_dir: Optional[PathLike] = None,
+        landmasks_registry_url: Optional[str] = None,
+        landmasks_registry_path: Optional[PathLike] = None,
+        bbox: Optional[Tuple[float, float, float, float]] = None,
+        bbox_margin_deg: float = 0.15,
+        logger: Optional[logging.Logger] = None,
+        *,
+        mirror: Optional[str] = None,
+    ):
+        del landmasks_registry_url  # landmasks come from the mirror of the manifest
+        self.logger = logger or logging.getLogger("geotessera_rs.registry")
+        version_path, version_norm = _parse_dataset_version(version)
+        if variant is None and (note := variant_note(version_norm, "npy")):
+            self.logger.warning(note)
+        self._native = _native.NativeTiles(
+            version,
+            variant,
+            mirror=mirror,
+            cache_dir=_path(cache_dir),
+            registry_url=registry_url,
+            registry_path=_path(registry_path),
+            registry_dir=_path(registry_dir),
+            landmasks_registry_path=_path(landmasks_registry_path),
+            bbox=None if bbox is None else bbox4(bbox),
+            bbox_margin_deg=float(bbox_margin_deg),
+        )
+        self._version_path, self._version_norm, self.variant, self._dataset_path = (
+            self._native.dataset
+        )
+        self.version = self._version_path
+        self.embeddings_subdir = _variant_subdir(self.variant)
+        self.manifest_path: Optional[Path] = Path(self._native.manifest_path)
+        self._embeddings_dir = Path(embeddings_dir) if embeddings_dir else Path.cwd()
+
+    def load_blocks_for_region(
+        self, bounds: Tuple[float, float, float, float], year: int
+    ) -> List[Tuple[int, float, float]]:
+        """``(year, lon, lat)`` of the tiles whose 0.1-degree boxes meet ``bounds``, in
+        manifest order (``ValueError`` outside a scoped bbox)."""
+        return self._native.load_blocks_for_region(bbox4(bounds), int(year))
+
+    def iter_tiles_in_region(
+        self, bounds: Tuple[float, float, float, float], year: int
+    ) -> Generator[Tuple[int, float, float], None, None]:
+        """:meth:`load_blocks_for_region` as an iterator."""
+        yield from self.load_blocks_for_region(bounds, year)
+
+    def get_available_years(self) -> List[int]:
+        """Years with tiles, ascending."""
+        return list(self._native.years())
+
+    def get_tile_counts_by_year(self) -> Dict[int, int]:
+        """Tiles per year."""
+        return dict(self._native.tile_counts_by_year())
+
+    def get_available_embeddings(self) -> List[Tuple[int, float, float]]:
+        """``(year, lon, lat)`` of every tile-year."""
+        return list(self._native.available_embeddings())
+
+    @property
+    def available_embeddings(self) -> List[Tuple[int, float, float]]:
+        """``(year, lon, lat)`` of every tile-year."""
+        return self.get_available_embeddings()
+
+    @property
+    def available_landmasks(self) -> List[Tuple[float, float]]:
+        """``(lon, lat)`` of every landmask."""
+        return list(self._native.available_landmasks())
+
+    def get_landmask_count(self) -> int:
+        """How many landmasks the registry lists."""
+        return self._native.landmask_count()
+
+    def get_tile_file_size(self, year: int, lon: float, lat: float) -> int:
+        """Size in bytes of a tile's embedding file."""
+        return self._native.tile_file_size(int(year), float(lon), float(lat))
+
+    def get_scales_file_size(self, year: int, lon: float, lat: float) -> int:
+        """Size in bytes of a tile's scales file."""
+        return self._native.scales_file_size(int(year), float(lon), float(lat))
+
+    def get_landmask_file_size(self, lon: float, lat: float) -> int:
+        """Size in bytes of a tile's landmask."""
+        return self._native.landmask_file_size(float(lon), float(lat))
+
+    def calculate_download_requirements(
+        self,
+        tiles: Iterable[Tuple[int, float, float]],
+        output_dir: PathLike,
+        format_type: str,
+        check_existing: bool = True,
+    ) -> Tuple[int, int, Dict[str, int]]:
+        """``(bytes, files, {file: bytes})`` of fetching ``tiles`` as ``"npy"`` or
+        ``"tiff"`` into ``output_dir``."""
+        return self._native.calculate_download_requirements(
+            [(int(y), float(x), float(z)) for y, x, z in tiles],
+            os.fspath(output_dir),
+            format_type,
+            bool(check_existing),
+        )
+
+    def get_manifest_info(self) -> Tuple[None, None]:
+        """``(None, None)``, as the reference returns."""
+        return None, None
+
+    def fetch(
+        self,
+        path: Optional[str] = None,
+        progress_callback: Optional[ProgressCallback] = None,
+        refresh: bool = False,
+        year: Optional[int] = None,
+        lon: Optional[float] = None,
+        lat: Optional[float] = None,
+        is_scales: bool = False,
+    ) -> str:
+        """Download a tile's embedding (or scales) into ``embeddings_dir``; its path."""
+        if year is None or lon is None or lat is None:
+            raise ValueError("fetch needs year, lon and lat")
+        lon, lat = tile_from_world(lon, lat)
+        self._ensure(year, lon, lat, refresh, progress_callback)
+        emb, scales = tile_to_embedding_paths(lon, lat, year)
+        rel = scales if is_scales else emb
+        return str(self._embeddings_dir / EMBEDDINGS_DIR_NAME / rel)
+
+    def fetch_landmask(
+        self,
+        filename: Optional[str] = None,
+        progress_callback: Optional[ProgressCallback] = None,
+        refresh: bool = False,
+        lon: Optional[float] = None,
+        lat: Optional[float] = None,
+    ) -> str:
+        """Download a tile's landmask into ``embeddings_dir``; its path."""
+        if lon is None or lat is None:
+            raise ValueError("fetch_landmask needs lon and lat")
+        lon, lat = tile_from_world(lon, lat)
+        years = [y for y, x, z in self.get_available_embeddings() if (x, z) == (lon, lat)]
+        if not years:
+            raise ValueError(f"Tile not found in registry: lon={lon:.2f}, lat={lat:.2f}")
+        self._ensure(years[0], lon, lat, refresh, progress_callback)
+        return str(self._embeddings_dir / LANDMASKS_DIR_NAME / tile_to_landmask_filename(lon, lat))
+
+    def _ensure(self, year, lon, lat, refresh, progress_callback) -> None:
+        done, failed = self._native.ensure_tiles(
+            os.fspath(self._embeddings_dir),
+            [(int(year), float(lon), float(lat))],
+            bool(refresh),
+            callback(progress_callback),
+        )
+        if failed:
+            raise OSError(f"Failed to download tile ({lon:.2f}, {lat:.2f}): {failed[0]}")
+
+    def validate_embeddings_dir(self) -> None:
+        """Raise ``ValueError`` if ``embeddings_dir`` holds another dataset's tiles."""
+        from .registry import check_dataset_dir
+
+        check_dataset_dir(self._embeddings_dir, self._version_path, self.variant)
+
+
+class GeoTessera:
+    """Download TESSERA tiles, read them as arrays and export GeoTIFFs.
+
+    Arguments as the reference's; ``mirror`` (default ``$TESSERA_MIRROR``, else the
+    published mirror) is where manifests and tiles come from, as for the ``tessera``
+    command. ``embeddings_dir`` (default: the current directory) holds downloaded tiles.
+    """
+
+    def __init__(
+        self,
+        dataset_version: str = "v1.1",
+        dataset_variant: Optional[str] = None,
+        cache_dir: Optional[PathLike] = None,
+        embeddings_dir: Optional[PathLike] = None,
+        registry_url: Optional[str] = None,
+        registry_path: Optional[PathLike] = None,
+        registry_dir: Optional[PathLike] = None,
+        bbox: Optional[Tuple[float, float, float, float]] = None,
+        bbox_margin_deg: float = 0.15,
+        *,
+        mirror: Optional[str] = None,
+    ):
+        self.dataset_version = dataset_version
+        self.logger = logging.getLogger("geotessera_rs.core")
+        self.embeddings_dir = Path(embeddings_dir) if embeddings_dir is not None else Path.cwd()
+        self._args = (
+            dataset_version, dataset_variant, cache_dir, embeddings_dir, registry_url,
+            registry_path, registry_dir, bbox, bbox_margin_deg, mirror,
+        )
+        self.registry = Registry(
+            version=dataset_version,
+            variant=dataset_variant,
+            cache_dir=cache_dir,
+            embeddings_dir=self.embeddings_dir,
+            registry_url=registry_url,
+            registry_path=registry_path,
+            registry_dir=registry_dir,
+            bbox=bbox,
+            bbox_margin_deg=bbox_margin_deg,
+            logger=self.logger,
+            mirror=mirror,
+        )
+        self.dataset_variant = self.registry.variant
+
+    def __reduce__(self):
+        return (_reopen, self._args)
+
+    @property
+    def version(self) -> str:
+        """The geotessera_rs version."""
+        return _native.__version__
+
+    @property
+    def embeddings_subdir(self) -> str:
+        """Variant-aware embeddings subdirectory name (recorded in the sidecar)."""
+        return self.registry.embeddings_subdir
+
+    def embeddings_count(self, bbox: Tuple[float, float, float, float], year: int = 2024) -> int:
+        """Number of tiles of ``year`` within ``bbox``."""
+        return self.registry._native.embeddings_count(bbox4(bbox), int(year))
+
+    def fetch_embedding(
+        self,
+        lon: float,
+        lat: float,
+        year: int,
+        progress_callback: Optional[ProgressCallback] = None,
+        refresh: bool = False,
+    ) -> Tuple[np.ndarray, CRS, Affine]:
+        """The tile containing ``(lon, lat)`` as float32 ``(H, W, 128)`` (NaN where there
+        is no embedding), its CRS and transform, downloaded into ``embeddings_dir`` first
+        when missing (always with ``refresh``)."""
+        lon, lat = tile_from_world(lon, lat)
+        arr, epsg, t = self.registry._native.fetch_embedding(
+            os.fspath(self.embeddings_dir), lon, lat, int(year), bool(refresh),
+            callback(progress_callback),
+        )
+        return arr, CRS.from_epsg(epsg), affine(t)
+
+    def fetch_embeddings(
+        self,
+        tiles_to_fetch: Iterable[Tuple[int, float, float]],
+        progress_callback: Optional[ProgressCallback] = None,
+    ) -> Generator[Tuple[int, float, float, np.ndarray, CRS, Affine], None, None]:
+        """Yield ``(year, lon, lat, embedding, crs, transform)`` one tile at a time; a
+        failure raises ``RuntimeError`` and stops the iteration."""
+        tiles = list(tiles_to_fetch) if progress_callback else tiles_to_fetch
+        total = len(tiles) if progress_callback else 0  # type: ignore[arg-type]
+        for i, (year, tile_lon, tile_lat) in enumerate(tiles):
+            try:
+                sub = None
+                if progress_callback:
+
+                    def sub(current: int, sub_total: int, status: str = "", i: int = i) -> None:
+                        done = (i * 100 + (current / max(sub_total, 1)) * 100) / total
+                        progress_callback(int(done), 100, f"Tile {i + 1}/{total}: {status}")
+
+                emb, crs, transform = self.fetch_embedding(tile_lon, tile_lat, year, sub)
+                yield year, tile_lon, tile_lat, emb, crs, transform
+                if progress_callback:
+                    progress_callback((i + 1) * 100 // total, 100, f"Completed tile {i + 1}/{total}")
+            except Exception as e:
+                raise RuntimeError(
+                    f"Failed to fetch tile ({tile_lon:.2f}, {tile_lat:.2f}) for {year}: {e}"
+                ) from e
+
+    def download_tile(
+        self,
+        lon: float,
+        lat: float,
+        year: int,
+        progress_callback: Optional[ProgressCallback] = None,
+        refresh: bool = False,
+    ) -> bool:
+        """Download one tile's files into ``embeddings_dir``; False (logged) on failure,
+        ``UnwritableDestination`` when the directory cannot be written."""
+        lon, lat = tile_from_world(lon, lat)
+        try:
+            done, failed = self.registry._native.ensure_tiles(
+                os.fspath(self.embeddings_dir), [(int(year), lon, lat)], bool(refresh),
+                callback(progress_callback),
+            )
+        except UnwritableDestination:
+            raise
+        except Exception as e:
+            self.logger.error(f"Failed to download tile ({lon:.2f}, {lat:.2f}): {e}")
+            return False
+        if failed:
+            self.logger.error(f"Failed to download tile ({lon:.2f}, {lat:.2f}): {failed[0]}")
+            return False
+        return True
+
+    def _points_by_tile(self, points: Any) -> Dict[Tuple[float, float], List[int]]:
+        from .inputs import parse_points
+
+        groups: Dict[Tuple[float, float], List[int]] = {}
+        for i, (lon, lat) in enumerate(parse_points(points)):
+            groups.setdefault(tile_from_world(lon, lat), []).append(i)
+        return groups
+
+    def download_tiles_for_points(
+        self,
+        points: Any,
+        year: int = 2024,
+        progress_callback: Optional[ProgressCallback] = None,
+    ) -> Dict[str, bool]:
+        """Download the tiles holding ``points``; ``{grid_name: success}``."""
+        result: Dict[str, bool] = {}
+        for lon, lat in self._points_by_tile(points):
+            result[tile_to_grid_name(lon, lat)] = self.download_tile(
+                lon, lat, year, progress_callback
+            )
+        return result
+
+    def check_tiles_present(self, points: Any, year: int = 2024) -> Dict[str, bool]:
+        """``{grid_name: present}`` for the tiles holding ``points``."""
+        base = self.embeddings_dir
+        out: Dict[str, bool] = {}
+        for lon, lat in self._points_by_tile(points):
+            emb, scales = tile_to_embedding_paths(lon, lat, year)
+            lm = base / LANDMASKS_DIR_NAME / tile_to_landmask_filename(lon, lat)
+            out[tile_to_grid_name(lon, lat)] = all(
+                p.is_file()
+                for p in (base / EMBEDDINGS_DIR_NAME / emb, base / EMBEDDINGS_DIR_NAME / scales, lm)
+            )
+        return out
+
+    def sample_embeddings_at_points(
+        self,
+        points: Any,
+        year: int = 2024,
+        include_metadata: bool = False,
+        auto_download: bool = True,
+        progress_callback: Optional[ProgressCallback] = None,
+        *,
+        errors: str = "raise",
+    ) -> Union[np.ndarray, Tuple[np.ndarray, List[Optional[Dict[str, Any]]]]]:
+        """``(N, 128)`` float32 at the points (NaN outside coverage), read from the tiles
+        in ``embeddings_dir`` (downloading missing ones unless ``auto_download=False``,
+        where they raise ``FileNotFoundError``). Points: ``(lon, lat)`` pairs, a GeoJSON
+        FeatureCollection dict, or a GeoDataFrame with a CRS. With ``include_metadata``,
+        also per-point dicts ``tile_lon, tile_lat, pixel_row, pixel_col, crs`` (None for a
+        point whose tile is not in the registry)."""
+        from .inputs import parse_points
+
+        if errors not in ("raise", "coerce"):
+            raise ValueError("errors must be 'raise' or 'coerce'")
+        pts = np.asarray(parse_points(points), dtype=np.float64).reshape(-1, 2)
+        if len(pts) == 0:
+            empty = np.empty((0, 128), dtype=np.float32)
+            return (empty, []) if include_metadata else empty
+        try:
+            values, meta = self.registry._native.sample_points(
+                np.ascontiguousarray(pts[:, 0]),
+                np.ascontiguousarray(pts[:, 1]),
+                int(year),
+                os.fspath(self.embeddings_dir),
+                not auto_download,
+                callback(progress_callback),
+            )
+        except (UnwritableDestination, TileNotFoundError, KeyboardInterrupt, ValueError):
+            raise
+        except Exception as e:
+            if errors == "raise":
+                raise RuntimeError(f"Failed to sample tiles: {e}") from e
+            self.logger.warning(f"Failed to sample tiles: {e}")
+            values = np.full((len(pts), 128), np.nan, np.float32)
+            meta = [(None, None, None, None, None, str(e))] * len(pts)
+        if not include_metadata:
+            return values
+        out: List[Optional[Dict[str, Any]]] = []
+        for tile_lon, tile_lat, row, col, epsg, status in meta:
+            if status == "no_coverage" or tile_lon is None:
+                out.append(None if status == "no_coverage" else {"error": status})
+            elif status == "pixel_out_of_bounds":
+                out.append({
+                    "tile_lon": tile_lon, "tile_lat": tile_lat, "pixel_row": None,
+                    "pixel_col": None, "crs": f"EPSG:{epsg}", "error": "pixel_out_of_bounds",
+                })
+            else:
+                out.append({
+                    "tile_lon": tile_lon, "tile_lat": tile_lat, "pixel_row": row,
+                    "pixel_col": col, "crs": f"EPSG:{epsg}",
+                })
+        return values, out
+
+    def export_embedding_geotiff(
+        self,
+        lon: float,
+        lat: float,
+        output_path: PathLike,
+        year: int = 2024,
+        bands: Optional[List[int]] = None,
+        compress: str = "lzw",
+    ) -> str:
+        """Export the tile containing ``(lon, lat)`` as one float32 GeoTIFF at
+        ``output_path``; its path."""
+        import shutil
+        import tempfile
+
+        lon, lat = tile_from_world(lon, lat)
+        out = Path(output_path)
+        with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as tmp:
+            files = self.export_embedding_geotiffs([(year, lon, lat)], tmp, bands, compress)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(files[0], out)
+        return str(out)
+
+    def export_embedding_geotiffs(
+        self,
+        tiles_to_fetch: Iterable[Tuple[int, float, float]],
+        output_dir: PathLike,
+        bands: Optional[List[int]] = None,
+        compress: str = "lzw",
+        progress_callback: Optional[ProgressCallback] = None,
+    ) -> List[str]:
+        """Download ``(year, lon, lat)`` tiles into ``embeddings_dir`` and write each as a
+        float32 GeoTIFF under ``output_dir/global_0.1_degree_representation/``; the paths
+        in tile order. A failed tile raises ``RuntimeError``."""
+        tiles = [(int(y), float(x), float(z)) for y, x, z in tiles_to_fetch]
+        if not tiles:
+            return []
+        cb = callback(progress_callback)
+        done, failed = self.registry._native.ensure_tiles(
+            os.fspath(self.embeddings_dir), tiles, False, cb
+        )
+        if failed:
+            raise RuntimeError(f"Failed to fetch tiles: {failed[0]}")
+        files, errs = self.registry._native.export_geotiffs(
+            os.fspath(self.embeddings_dir), os.fspath(output_dir), tiles,
+            None if bands is None else [int(b) for b in bands], str(compress), False, cb,
+        )
+        if errs:
+            raise RuntimeError(f"Failed to export tiles: {errs[0]}")
+        self.logger.info(f"Exported {len(files)} GeoTIFF file(s) to {output_dir}")
+        return files
+
+
+def _reopen(*args):
+    *pos, mirror = args
+    return GeoTessera(*pos, mirror=mirror)
