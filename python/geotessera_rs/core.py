@@ -244,8 +244,16 @@ class GeoTessera:
         self.logger = logging.getLogger("geotessera_rs.core")
         self.embeddings_dir = Path(embeddings_dir) if embeddings_dir is not None else Path.cwd()
         self._args = (
-            dataset_version, dataset_variant, cache_dir, embeddings_dir, registry_url,
-            registry_path, registry_dir, bbox, bbox_margin_deg, mirror,
+            dataset_version,
+            dataset_variant,
+            cache_dir,
+            embeddings_dir,
+            registry_url,
+            registry_path,
+            registry_dir,
+            bbox,
+            bbox_margin_deg,
+            mirror,
         )
         self.registry = Registry(
             version=dataset_version,
@@ -292,7 +300,11 @@ class GeoTessera:
         when missing (always with ``refresh``)."""
         lon, lat = tile_from_world(lon, lat)
         arr, epsg, t = self.registry._native.fetch_embedding(
-            os.fspath(self.embeddings_dir), lon, lat, int(year), bool(refresh),
+            os.fspath(self.embeddings_dir),
+            lon,
+            lat,
+            int(year),
+            bool(refresh),
             callback(progress_callback),
         )
         return arr, CRS.from_epsg(epsg), affine(t)
@@ -318,7 +330,9 @@ class GeoTessera:
                 emb, crs, transform = self.fetch_embedding(tile_lon, tile_lat, year, sub)
                 yield year, tile_lon, tile_lat, emb, crs, transform
                 if progress_callback:
-                    progress_callback((i + 1) * 100 // total, 100, f"Completed tile {i + 1}/{total}")
+                    progress_callback(
+                        (i + 1) * 100 // total, 100, f"Completed tile {i + 1}/{total}"
+                    )
             except Exception as e:
                 raise RuntimeError(
                     f"Failed to fetch tile ({tile_lon:.2f}, {tile_lat:.2f}) for {year}: {e}"
@@ -337,7 +351,9 @@ class GeoTessera:
         lon, lat = tile_from_world(lon, lat)
         try:
             done, failed = self.registry._native.ensure_tiles(
-                os.fspath(self.embeddings_dir), [(int(year), lon, lat)], bool(refresh),
+                os.fspath(self.embeddings_dir),
+                [(int(year), lon, lat)],
+                bool(refresh),
                 callback(progress_callback),
             )
         except UnwritableDestination:
@@ -433,15 +449,26 @@ class GeoTessera:
             if status == "no_coverage" or tile_lon is None:
                 out.append(None if status == "no_coverage" else {"error": status})
             elif status == "pixel_out_of_bounds":
-                out.append({
-                    "tile_lon": tile_lon, "tile_lat": tile_lat, "pixel_row": None,
-                    "pixel_col": None, "crs": f"EPSG:{epsg}", "error": "pixel_out_of_bounds",
-                })
+                out.append(
+                    {
+                        "tile_lon": tile_lon,
+                        "tile_lat": tile_lat,
+                        "pixel_row": None,
+                        "pixel_col": None,
+                        "crs": f"EPSG:{epsg}",
+                        "error": "pixel_out_of_bounds",
+                    }
+                )
             else:
-                out.append({
-                    "tile_lon": tile_lon, "tile_lat": tile_lat, "pixel_row": row,
-                    "pixel_col": col, "crs": f"EPSG:{epsg}",
-                })
+                out.append(
+                    {
+                        "tile_lon": tile_lon,
+                        "tile_lat": tile_lat,
+                        "pixel_row": row,
+                        "pixel_col": col,
+                        "crs": f"EPSG:{epsg}",
+                    }
+                )
         return values, out
 
     def export_embedding_geotiff(
@@ -487,8 +514,13 @@ class GeoTessera:
         if failed:
             raise RuntimeError(f"Failed to fetch tiles: {failed[0]}")
         files, errs = self.registry._native.export_geotiffs(
-            os.fspath(self.embeddings_dir), os.fspath(output_dir), tiles,
-            None if bands is None else [int(b) for b in bands], str(compress), False, cb,
+            os.fspath(self.embeddings_dir),
+            os.fspath(output_dir),
+            tiles,
+            None if bands is None else [int(b) for b in bands],
+            str(compress),
+            False,
+            cb,
         )
         if errs:
             raise RuntimeError(f"Failed to export tiles: {errs[0]}")

@@ -67,5 +67,7 @@ def parse_bbox(value: Any) -> Tuple[float, float, float, float]:
         value = parts
     w, s, e, n = (float(v) for v in value)
     if not (w <= e and s <= n):
-        raise ValueError(f"bbox must be (min_lon, min_lat, max_lon, max_lat) with min <= max; got {value}")
+        raise ValueError(
+            f"bbox must be (min_lon, min_lat, max_lon, max_lat) with min <= max; got {value}"
+        )
     return w, s, e, n

@@ -18,9 +18,7 @@ def dequantize_embedding(quantized_embedding: np.ndarray, scales: np.ndarray) ->
     """
     q = np.asarray(quantized_embedding)
     s = np.asarray(scales, dtype=np.float32)
-    fast = q.dtype == np.int8 and (
-        s.shape == q.shape or (q.ndim >= 1 and s.shape == q.shape[:-1])
-    )
+    fast = q.dtype == np.int8 and (s.shape == q.shape or (q.ndim >= 1 and s.shape == q.shape[:-1]))
     if fast and q.ndim == 3 and s.ndim == 2 or fast and s.shape == q.shape:
         return _native.dequantize(np.ascontiguousarray(q), np.ascontiguousarray(s))
     # Anything else (other dtypes, broadcasting shapes) the reference's NumPy way.

@@ -363,9 +363,7 @@ TESSERA_MIRROR_REPO = "tessera/tessera"
 TESSERA_MIRROR_S3_BUCKET = "us-west-2.opendata.source.coop"
 TESSERA_MIRROR_REGION = "us-west-2"
 TESSERA_MIRROR_URL = f"{TESSERA_MIRROR_ENDPOINT}/{TESSERA_MIRROR_REPO}"
-TESSERA_MIRROR_S3_HTTP_URL = (
-    f"https://s3.{TESSERA_MIRROR_REGION}.amazonaws.com/{TESSERA_MIRROR_S3_BUCKET}/{TESSERA_MIRROR_REPO}"
-)
+TESSERA_MIRROR_S3_HTTP_URL = f"https://s3.{TESSERA_MIRROR_REGION}.amazonaws.com/{TESSERA_MIRROR_S3_BUCKET}/{TESSERA_MIRROR_REPO}"
 TESSERA_NPY_MIRROR_URL = f"{TESSERA_MIRROR_URL}/npy"
 TESSERA_LANDMASKS_MIRROR_URL = f"{TESSERA_MIRROR_URL}/landmasks"
 EMBEDDINGS_DIR_NAME = "global_0.1_degree_representation"
@@ -436,9 +434,5 @@ def format_bytes(num_bytes: float) -> str:
     return f"{num_bytes:.1f} TB"
 
 
-def __getattr__(name: str):
-    if name == "Registry":
-        from .core import Registry
-
-        return Registry
-    raise AttributeError(f"module 'geotessera_rs.registry' has no attribute {name!r}")
+# The Registry class lives with GeoTessera; imported last, after every name above exists.
+from .core import Registry  # noqa: E402

@@ -88,10 +88,10 @@ class GeoTesseraZarr:
         except ValueError as e:
             raise type(e)(f"Failed to open zarr store at {url or DEFAULT_STORE!r}: {e}") from e
         self.url: str = url if url is not None else self._native.url
-        ds = self._native.dataset
-        self.dataset = (
-            find_dataset(ds[0], ds[1]) if ds is not None else dataset_for_location(self.url)
-        )
+        # The reference's identity: published store URLs only (the default store under a
+        # mirror is the dataset it was chosen as).
+        ds = self._native.dataset if url is None else None
+        self.dataset = find_dataset(ds[0], ds[1]) if ds else dataset_for_location(self.url)
         self.model_version: str = self._native.model
         self.build_version: str = self._native.build_version
         self.n_bands: int = self._native.n_bands
@@ -132,7 +132,9 @@ class GeoTesseraZarr:
         if not (np.isfinite(lon) and np.isfinite(lat)):
             return None, OUTSIDE
         self._check_year(year)
-        return self._native.probe(float(lon), float(lat), int(year), bool(cross_zone), int(search_px))
+        return self._native.probe(
+            float(lon), float(lat), int(year), bool(cross_zone), int(search_px)
+        )
 
     def sample_at(
         self,
@@ -172,8 +174,12 @@ class GeoTesseraZarr:
             out = np.full((len(pts), n_bands), np.nan, np.float32)
             if finite.any():
                 out[finite] = self.sample_points(
-                    pts[finite], year, cross_zone=cross_zone, search_px=search_px,
-                    depth=depth, progress_callback=progress_callback,
+                    pts[finite],
+                    year,
+                    cross_zone=cross_zone,
+                    search_px=search_px,
+                    depth=depth,
+                    progress_callback=progress_callback,
                 )
             return out
         values, _status = self._native.sample_points(
@@ -195,7 +201,9 @@ class GeoTesseraZarr:
         del progress
         self._check_depth(depth)
         self._check_year(year)
-        arr, t, crs = self._native.read_region(bbox4(bbox), int(year), depth, callback(progress_callback))
+        arr, t, crs = self._native.read_region(
+            bbox4(bbox), int(year), depth, callback(progress_callback)
+        )
         return arr, affine(t), crs
 
     def read_region_quantized(
@@ -265,7 +273,9 @@ class GeoTesseraZarr:
             )
         self._check_depth(depth)
         self._check_year(year)
-        arr, t, crs = self._native.read_patch(float(lon), float(lat), int(year), int(size_px), depth)
+        arr, t, crs = self._native.read_patch(
+            float(lon), float(lat), int(year), int(size_px), depth
+        )
         return arr, affine(t), crs
 
     def export_geotiffs(
@@ -299,8 +309,7 @@ class GeoTesseraZarr:
         )
         if dry_run:
             return [
-                {"zone": z, "width": w, "height": h, "uncompressed_bytes": b}
-                for z, w, h, b in out
+                {"zone": z, "width": w, "height": h, "uncompressed_bytes": b} for z, w, h, b in out
             ]
         return list(out)
 
