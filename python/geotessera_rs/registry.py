@@ -7,16 +7,18 @@ string helpers follow the reference exactly, so keys and paths are the published
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Generator, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _native
+from ._util import ProgressCallback, bbox4, callback
 from .errors import HTTPStatusError, UnwritableDestination
 
 __all__ = [
@@ -434,5 +436,182 @@ def format_bytes(num_bytes: float) -> str:
     return f"{num_bytes:.1f} TB"
 
 
-# The Registry class lives with GeoTessera; imported last, after every name above exists.
-from .core import Registry  # noqa: E402
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _path(p: Optional[PathLike]) -> Optional[str]:
+    return None if p is None else os.fspath(p)
+
+
+class Registry:
+    """A dataset's tile registry (manifest and landmasks), optionally scoped to a bbox.
+
+    Arguments as the reference's ``geotessera.registry.Registry``; ``mirror`` (default
+    ``$TESSERA_MIRROR``, else the published mirror) is where manifests and tiles come from.
+    """
+
+    def __init__(
+        self,
+        version: str,
+        variant: Optional[str] = None,
+        cache_dir: Optional[PathLike] = None,
+        embeddings_dir: Optional[PathLike] = None,
+        registry_url: Optional[str] = None,
+        registry_path: Optional[PathLike] = None,
+        registry_dir: Optional[PathLike] = None,
+        landmasks_registry_url: Optional[str] = None,
+        landmasks_registry_path: Optional[PathLike] = None,
+        bbox: Optional[Tuple[float, float, float, float]] = None,
+        bbox_margin_deg: float = 0.15,
+        logger: Optional[logging.Logger] = None,
+        *,
+        mirror: Optional[str] = None,
+    ):
+        del landmasks_registry_url  # landmasks come from the mirror of the manifest
+        self.logger = logger or logging.getLogger("geotessera_rs.registry")
+        version_path, version_norm = _parse_dataset_version(version)
+        if variant is None and (note := variant_note(version_norm, "npy")):
+            self.logger.warning(note)
+        self._native = _native.NativeTiles(
+            version,
+            variant,
+            mirror=mirror,
+            cache_dir=_path(cache_dir),
+            registry_url=registry_url,
+            registry_path=_path(registry_path),
+            registry_dir=_path(registry_dir),
+            landmasks_registry_path=_path(landmasks_registry_path),
+            bbox=None if bbox is None else bbox4(bbox),
+            bbox_margin_deg=float(bbox_margin_deg),
+        )
+        self._version_path, self._version_norm, self.variant, self._dataset_path = (
+            self._native.dataset
+        )
+        self.version = self._version_path
+        self.embeddings_subdir = _variant_subdir(self.variant)
+        self.manifest_path: Optional[Path] = Path(self._native.manifest_path)
+        self._embeddings_dir = Path(embeddings_dir) if embeddings_dir else Path.cwd()
+
+    def load_blocks_for_region(
+        self, bounds: Tuple[float, float, float, float], year: int
+    ) -> List[Tuple[int, float, float]]:
+        """``(year, lon, lat)`` of the tiles whose 0.1-degree boxes meet ``bounds``, in
+        manifest order (``ValueError`` outside a scoped bbox)."""
+        return self._native.load_blocks_for_region(bbox4(bounds), int(year))
+
+    def iter_tiles_in_region(
+        self, bounds: Tuple[float, float, float, float], year: int
+    ) -> Generator[Tuple[int, float, float], None, None]:
+        """:meth:`load_blocks_for_region` as an iterator."""
+        yield from self.load_blocks_for_region(bounds, year)
+
+    def get_available_years(self) -> List[int]:
+        """Years with tiles, ascending."""
+        return list(self._native.years())
+
+    def get_tile_counts_by_year(self) -> Dict[int, int]:
+        """Tiles per year."""
+        return dict(self._native.tile_counts_by_year())
+
+    def get_available_embeddings(self) -> List[Tuple[int, float, float]]:
+        """``(year, lon, lat)`` of every tile-year."""
+        return list(self._native.available_embeddings())
+
+    @property
+    def available_embeddings(self) -> List[Tuple[int, float, float]]:
+        """``(year, lon, lat)`` of every tile-year."""
+        return self.get_available_embeddings()
+
+    @property
+    def available_landmasks(self) -> List[Tuple[float, float]]:
+        """``(lon, lat)`` of every landmask."""
+        return list(self._native.available_landmasks())
+
+    def get_landmask_count(self) -> int:
+        """How many landmasks the registry lists."""
+        return self._native.landmask_count()
+
+    def get_tile_file_size(self, year: int, lon: float, lat: float) -> int:
+        """Size in bytes of a tile's embedding file."""
+        return self._native.tile_file_size(int(year), float(lon), float(lat))
+
+    def get_scales_file_size(self, year: int, lon: float, lat: float) -> int:
+        """Size in bytes of a tile's scales file."""
+        return self._native.scales_file_size(int(year), float(lon), float(lat))
+
+    def get_landmask_file_size(self, lon: float, lat: float) -> int:
+        """Size in bytes of a tile's landmask."""
+        return self._native.landmask_file_size(float(lon), float(lat))
+
+    def calculate_download_requirements(
+        self,
+        tiles: Iterable[Tuple[int, float, float]],
+        output_dir: PathLike,
+        format_type: str,
+        check_existing: bool = True,
+    ) -> Tuple[int, int, Dict[str, int]]:
+        """``(bytes, files, {file: bytes})`` of fetching ``tiles`` as ``"npy"`` or
+        ``"tiff"`` into ``output_dir``."""
+        return self._native.calculate_download_requirements(
+            [(int(y), float(x), float(z)) for y, x, z in tiles],
+            os.fspath(output_dir),
+            format_type,
+            bool(check_existing),
+        )
+
+    def get_manifest_info(self) -> Tuple[None, None]:
+        """``(None, None)``, as the reference returns."""
+        return None, None
+
+    def fetch(
+        self,
+        path: Optional[str] = None,
+        progress_callback: Optional[ProgressCallback] = None,
+        refresh: bool = False,
+        year: Optional[int] = None,
+        lon: Optional[float] = None,
+        lat: Optional[float] = None,
+        is_scales: bool = False,
+    ) -> str:
+        """Download a tile's embedding (or scales) into ``embeddings_dir``; its path."""
+        if year is None or lon is None or lat is None:
+            raise ValueError("fetch needs year, lon and lat")
+        lon, lat = tile_from_world(lon, lat)
+        self._ensure(year, lon, lat, refresh, progress_callback)
+        emb, scales = tile_to_embedding_paths(lon, lat, year)
+        rel = scales if is_scales else emb
+        return str(self._embeddings_dir / EMBEDDINGS_DIR_NAME / rel)
+
+    def fetch_landmask(
+        self,
+        filename: Optional[str] = None,
+        progress_callback: Optional[ProgressCallback] = None,
+        refresh: bool = False,
+        lon: Optional[float] = None,
+        lat: Optional[float] = None,
+    ) -> str:
+        """Download a tile's landmask into ``embeddings_dir``; its path."""
+        if lon is None or lat is None:
+            raise ValueError("fetch_landmask needs lon and lat")
+        lon, lat = tile_from_world(lon, lat)
+        years = [y for y, x, z in self.get_available_embeddings() if (x, z) == (lon, lat)]
+        if not years:
+            raise ValueError(f"Tile not found in registry: lon={lon:.2f}, lat={lat:.2f}")
+        self._ensure(years[0], lon, lat, refresh, progress_callback)
+        return str(self._embeddings_dir / LANDMASKS_DIR_NAME / tile_to_landmask_filename(lon, lat))
+
+    def _ensure(self, year, lon, lat, refresh, progress_callback) -> None:
+        done, failed = self._native.ensure_tiles(
+            os.fspath(self._embeddings_dir),
+            [(int(year), float(lon), float(lat))],
+            bool(refresh),
+            callback(progress_callback),
+        )
+        if failed:
+            raise OSError(f"Failed to download tile ({lon:.2f}, {lat:.2f}): {failed[0]}")
+
+    def validate_embeddings_dir(self) -> None:
+        """Raise ``ValueError`` if ``embeddings_dir`` holds another dataset's tiles."""
+        from .registry import check_dataset_dir
+
+        check_dataset_dir(self._embeddings_dir, self._version_path, self.variant)

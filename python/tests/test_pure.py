@@ -6,10 +6,9 @@ from __future__ import annotations
 import math
 import pickle
 
+import geotessera_rs
 import numpy as np
 import pytest
-
-import geotessera_rs
 from geotessera_rs import CRS, errors, registry
 
 
@@ -20,7 +19,7 @@ def R(reference):
 
 def test_tile_from_world_matches_reference(R):
     rng = np.random.default_rng(7)
-    pts = list(zip(rng.uniform(-180, 180, 2000), rng.uniform(-90, 90, 2000)))
+    pts = list(zip(rng.uniform(-180, 180, 2000), rng.uniform(-90, 90, 2000), strict=True))
     # Cell edges, where float rounding decides.
     pts += [(x / 10, y / 10) for x in range(-30, 30) for y in (-1, 0, 1, 5)]
     pts += [(-180, -90), (180, 90), (0.05, 0.05), (-0.0, -0.0), (0.15, 52.05)]

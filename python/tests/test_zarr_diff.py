@@ -3,11 +3,10 @@ bit for bit), transforms, CRS strings, statuses, exports and error classes."""
 
 from __future__ import annotations
 
+import geotessera_rs
 import numpy as np
 import pytest
 from affine import Affine
-
-import geotessera_rs
 from conftest import YEAR
 
 BBOX = (0.15, 51.42, 0.22, 51.47)
@@ -40,7 +39,7 @@ def test_store_facts(stores):
 
 def points(n=300, seed=5):
     rng = np.random.default_rng(seed)
-    pts = list(zip(rng.uniform(0.08, 0.32, n), rng.uniform(51.38, 51.52, n)))
+    pts = list(zip(rng.uniform(0.08, 0.32, n), rng.uniform(51.38, 51.52, n), strict=True))
     # Outside the store, far away, and non-finite.
     return pts + [(0.2, 51.45), (12.0, 51.45), (-70.0, -30.0), (float("nan"), 51.4)]
 
@@ -93,7 +92,7 @@ def test_iter_region(stores):
     s1 = list(a.iter_region(BBOX, YEAR, strip_rows=97))
     s2 = list(b.iter_region(BBOX, YEAR, strip_rows=97))
     assert len(s1) == len(s2) > 1
-    for (x, tx, cx), (y, ty, cy) in zip(s1, s2):
+    for (x, tx, cx), (y, ty, cy) in zip(s1, s2, strict=True):
         assert np.array_equal(x, y, equal_nan=True) and tx == ty and cx == cy
     with pytest.raises(ValueError):
         a.iter_region(BBOX, YEAR, strip_rows=0)
