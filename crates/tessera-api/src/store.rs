@@ -28,7 +28,7 @@ use tessera_core::dataset::{
 
 use crate::{Context, Progress};
 
-pub use export::{ExportOptions, ExportReport, ZoneFile, ZonePlan};
+pub use export::{ExportOptions, ExportReport, ZoneFile, ZonePlan, check_output_dir};
 pub use info::{ArraySummary, ZoneSummary};
 pub use points::Samples;
 pub use region::{QuantizedRaster, Raster, Strip, Strips, Window};

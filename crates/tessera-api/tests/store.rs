@@ -108,6 +108,15 @@ fn a_foreign_directory_is_a_usage_error() {
 }
 
 #[test]
+fn handles_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Store>();
+    shared::<store::Strips>();
+    shared::<store::Raster>();
+    shared::<store::Samples>();
+}
+
+#[test]
 fn store_facts() {
     let s = open();
     assert_eq!(s.n_bands(), 128);

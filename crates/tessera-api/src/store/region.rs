@@ -299,7 +299,7 @@ impl Store {
             .spawn(move || job.run(tx))
             .map_err(|e| ClientError::Format(format!("cannot start the strip reader: {e}")))?;
         Ok(Strips {
-            rx: Some(rx),
+            rx: std::sync::Mutex::new(Some(rx)),
             stop,
             handle: Some(handle),
             total,
@@ -492,7 +492,9 @@ impl StripJob {
 
 /// The strips of a region, read one ahead on a thread (see [`Store::strips`]).
 pub struct Strips {
-    rx: Option<Receiver<Result<Strip>>>,
+    // In a mutex only so that the iterator is `Sync` (bindings share it between threads);
+    // `next` takes `&mut self` and never locks.
+    rx: std::sync::Mutex<Option<Receiver<Result<Strip>>>>,
     stop: Token,
     handle: Option<JoinHandle<()>>,
     total: usize,
@@ -536,28 +538,26 @@ impl Iterator for Strips {
     type Item = Result<Strip>;
 
     fn next(&mut self) -> Option<Result<Strip>> {
-        let rx = self.rx.as_ref()?;
-        match rx.recv() {
+        let slot = self.rx.get_mut().unwrap_or_else(|e| e.into_inner());
+        let got = slot.as_ref()?.recv();
+        match got {
             Ok(item) => {
                 self.taken += 1;
                 if item.is_err() {
-                    self.rx = None;
+                    *slot = None;
                 }
                 Some(item)
             }
             Err(_) => {
-                self.rx = None;
+                *slot = None;
                 None
             }
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = if self.rx.is_some() {
-            self.total - self.taken
-        } else {
-            0
-        };
+        let open = self.rx.lock().map(|r| r.is_some()).unwrap_or(false);
+        let left = if open { self.total - self.taken } else { 0 };
         (0, Some(left))
     }
 }
@@ -565,7 +565,7 @@ impl Iterator for Strips {
 impl Drop for Strips {
     fn drop(&mut self) {
         self.stop.cancel();
-        self.rx = None;
+        *self.rx.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
