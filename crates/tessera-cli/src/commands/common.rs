@@ -1,12 +1,62 @@
 //! What the mirror-reading commands share: the mirror, the runtime, dataset resolution and
 //! the mapping of library errors onto exit codes.
 
-use tessera_client::registry::{Registry, RegistrySource};
-use tessera_client::{ClientError, Mirror, MirrorRoot, Runtime};
+use tessera_api::tiles::DatasetOptions;
+use tessera_api::{Context, ContextOptions, Level, Progress};
+use tessera_client::ClientError;
 use tessera_core::DatasetRef;
 
 use crate::cli::{DatasetSelect, GlobalArgs};
 use crate::exit::usage;
+
+/// The context of the global options: the mirror, the cache, the HTTP guards and the
+/// retry note. No request is made.
+pub fn context(g: &GlobalArgs) -> anyhow::Result<Context> {
+    let mut ctx = Context::open(ContextOptions {
+        mirror: g.mirror.clone(),
+        cache_dir: g.cache_dir.clone(),
+        stall_timeout: Some(std::time::Duration::from_secs(g.stall_timeout)),
+        deadline: g.deadline.map(std::time::Duration::from_secs),
+        follow_redirects: g.follow_redirects,
+    })
+    .map_err(cli_err)?;
+    ctx.mirror.http.config = http_config(g);
+    Ok(ctx)
+}
+
+/// The dataset options of `--dataset-version` / `--dataset-variant` (and a registry
+/// directory where the command has one).
+pub fn dataset_options(
+    d: &DatasetSelect,
+    registry_dir: Option<&std::path::Path>,
+) -> DatasetOptions {
+    DatasetOptions {
+        version: d.dataset_version.clone(),
+        variant: d.dataset_variant.clone(),
+        registry_dir: registry_dir.map(std::path::Path::to_path_buf),
+        ..Default::default()
+    }
+}
+
+/// Prints the notes and warnings recorded so far on stderr: notes as they are (not with
+/// `-q`), warnings always.
+pub fn print_notes(g: &GlobalArgs, p: &Progress) {
+    for n in p.take_notes() {
+        match n.level {
+            Level::Warning => eprintln!("warning: {}", n.text),
+            Level::Note if !g.quiet => eprintln!("{}", n.text),
+            Level::Note => {}
+        }
+    }
+}
+
+/// Remembers directories a facade call created, so that a failed run removes them again
+/// while they are empty ([`remove_created_empty_dirs`]).
+pub fn remember_created(dirs: Vec<std::path::PathBuf>) {
+    if let Ok(mut c) = CREATED.lock() {
+        c.extend(dirs);
+    }
+}
 
 /// A library error as a CLI error: the user's mistakes exit 2, failures exit 1.
 pub fn cli_err(e: ClientError) -> anyhow::Error {
@@ -15,16 +65,6 @@ pub fn cli_err(e: ClientError) -> anyhow::Error {
     } else {
         anyhow::Error::new(e)
     }
-}
-
-/// The mirror of `--mirror` / `$TESSERA_MIRROR` / the published default.
-pub fn mirror(g: &GlobalArgs) -> anyhow::Result<Mirror> {
-    let root = match &g.mirror {
-        Some(m) => MirrorRoot::parse(m),
-        None => MirrorRoot::from_env_or_default(),
-    }
-    .map_err(cli_err)?;
-    Mirror::with_config(root, http_config(g)).map_err(cli_err)
 }
 
 /// The HTTP guards of the global options.
@@ -51,48 +91,10 @@ fn note_retry(what: &str) {
     }
 }
 
-/// A runtime for the async client.
-pub fn runtime() -> anyhow::Result<Runtime> {
-    Runtime::new().map_err(cli_err)
-}
-
 /// Resolves the dataset: the tool's one default variant per version unless one is given.
 pub fn dataset(d: &DatasetSelect) -> anyhow::Result<DatasetRef> {
     DatasetRef::resolve(&d.dataset_version, d.dataset_variant.as_deref(), true)
         .map_err(|e| usage(e.to_string()))
-}
-
-/// Opens the dataset's registry, printing its warnings.
-pub fn registry(
-    rt: &Runtime,
-    m: &Mirror,
-    d: &DatasetRef,
-    g: &GlobalArgs,
-    registry_dir: Option<&std::path::Path>,
-) -> anyhow::Result<Registry> {
-    registry_with(rt, m, d, g, registry_dir, false)
-}
-
-/// [`registry`], with `offline` making no request (cached registries only).
-pub fn registry_with(
-    rt: &Runtime,
-    m: &Mirror,
-    d: &DatasetRef,
-    g: &GlobalArgs,
-    registry_dir: Option<&std::path::Path>,
-    offline: bool,
-) -> anyhow::Result<Registry> {
-    let src = RegistrySource {
-        cache_dir: g.cache_dir.clone(),
-        registry_dir: registry_dir.map(std::path::Path::to_path_buf),
-        offline,
-        ..Default::default()
-    };
-    let r = rt.block_on(Registry::open(m, d, &src)).map_err(cli_err)?;
-    for w in &r.warnings {
-        eprintln!("warning: {}", tessera_client::mirror::sanitize(w));
-    }
-    Ok(r)
 }
 
 /// "1.2 MB": 1000-based with one decimal (B, kB, MB, GB, TB).
@@ -113,19 +115,7 @@ static CREATED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::ne
 /// remembering the directories this run created so that a failed run can remove them
 /// again when they are still empty ([`remove_created_empty_dirs`]).
 pub fn prepare_output(dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut missing = Vec::new();
-    let mut at = Some(dir);
-    while let Some(d) = at {
-        if d.as_os_str().is_empty() || d.exists() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        at = d.parent();
-    }
-    tessera_client::download::preflight(dir).map_err(cli_err)?;
-    if let Ok(mut c) = CREATED.lock() {
-        c.extend(missing);
-    }
+    remember_created(tessera_api::tiles::prepare_output(dir).map_err(cli_err)?);
     Ok(())
 }
 
@@ -140,7 +130,7 @@ pub fn remove_created_empty_dirs() {
 
 /// How a dataset is named in every summary: `v1.1 cambridge`.
 pub fn dataset_label(d: &DatasetRef) -> String {
-    format!("{} {}", d.version.path, d.variant)
+    tessera_api::tiles::dataset_label(d)
 }
 
 /// The settings a download starts with, on one line (stderr, so `--json` stays clean):

@@ -2,7 +2,7 @@
 //! bounding boxes; and the one place a `--country` selection is resolved and shown.
 
 use serde_json::json;
-use tessera_client::region::{Region, resolve};
+use tessera_api::tiles::Region;
 
 use crate::cli::{CountriesArgs, GlobalArgs, RegionSelect};
 use crate::commands::common::cli_err;
@@ -59,11 +59,8 @@ pub fn run(a: &CountriesArgs) -> anyhow::Result<()> {
 /// Resolves the region selectors; a `--country` selection is shown on stderr (unless
 /// `-q`): what the name resolved to, how, and the bounding box used.
 pub fn resolve_region(r: &RegionSelect, g: &GlobalArgs) -> anyhow::Result<Region> {
-    let region = resolve(&region_args(r)).map_err(cli_err)?;
-    if let Some(c) = &region.country
-        && !g.quiet
-    {
-        eprintln!("{c}");
-    }
-    Ok(region)
+    let p = tessera_api::Progress::new();
+    let region = tessera_api::tiles::resolve_region(&region_args(r), &p);
+    crate::commands::common::print_notes(g, &p);
+    region.map_err(cli_err)
 }

@@ -5,16 +5,16 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde_json::json;
-use tessera_client::points::{Column, read_points, write_samples};
-use tessera_client::registry::{Registry, RegistrySource};
-use tessera_client::sample::sample_remote;
-use tessera_client::{Mirror, MirrorRoot};
-use tessera_core::{Bbox, DatasetRef};
+use tessera_api::tiles::{
+    Column, DatasetOptions, SampleSource, TileDataset, read_points, write_samples,
+};
+use tessera_api::{Context, ContextOptions, Progress};
+use tessera_core::Bbox;
 use tessera_server::{MirrorServer, ServerConfig};
 use tessera_synth::{SynthOptions, synthesize};
 
 use crate::cli::{DatasetSelect, DemoArgs, DownloadArgs, GlobalArgs, RegionSelect};
-use crate::commands::common::{cli_err, human, runtime};
+use crate::commands::common::{cli_err, human};
 use crate::commands::download;
 use crate::exit::usage;
 
@@ -147,24 +147,31 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     ));
     let t = Instant::now();
     let table = read_points(&labels).map_err(cli_err)?;
-    let rt = runtime()?;
-    let m = Mirror::new(MirrorRoot::Http(url.clone())).map_err(cli_err)?;
-    let ds =
-        DatasetRef::resolve("v1.1", Some("cambridge"), true).map_err(|e| usage(e.to_string()))?;
-    let reg = rt
-        .block_on(Registry::open(
-            &m,
-            &ds,
-            &RegistrySource {
-                cache_dir: Some(w.join("cache")),
-                registry_dir: None,
-                offline: false,
-                ..Default::default()
-            },
-        ))
-        .map_err(cli_err)?;
-    let s = rt
-        .block_on(sample_remote(&m, &reg, YEAR, &table.lon, &table.lat, 16))
+    let ctx = Context::open(ContextOptions {
+        mirror: Some(url.clone()),
+        cache_dir: Some(w.join("cache")),
+        ..Default::default()
+    })
+    .map_err(cli_err)?;
+    let p = Progress::new();
+    let reader = TileDataset::open(
+        &ctx,
+        &DatasetOptions {
+            version: "v1.1".into(),
+            variant: Some("cambridge".into()),
+            ..Default::default()
+        },
+        &p,
+    )
+    .map_err(cli_err)?;
+    let s = reader
+        .sample_points(
+            &table.lon,
+            &table.lat,
+            YEAR,
+            &SampleSource::Mirror { jobs: 16 },
+            &p,
+        )
         .map_err(cli_err)?;
     write_samples(&samples_path, &table, &s.values, s.bands, Some(&s.meta)).map_err(cli_err)?;
     let sample_secs = t.elapsed().as_secs_f64();

@@ -1,13 +1,12 @@
 //! `tessera info`: the dataset table and a dataset's coverage, or a local tile directory.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
-use tessera_client::local::{TileSource, discover};
-use tessera_core::dataset::{DATASETS, DEFAULT_MIRROR, StoreLocation, keys, store_location};
+use tessera_api::Progress;
+use tessera_api::tiles::{TileDataset, dataset_store_urls, local_tiles};
+use tessera_core::dataset::{DATASETS, DEFAULT_MIRROR};
 
 use crate::cli::{GlobalArgs, InfoArgs};
-use crate::commands::common::{cli_err, dataset, mirror, registry, runtime};
+use crate::commands::common::{cli_err, context, dataset_options, print_notes};
 
 pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(dir) = &a.tiles {
@@ -16,49 +15,33 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if let Some(store) = &a.store {
         return crate::commands::zarr::info(a, g, store);
     }
-    let ds = dataset(&a.dataset)?;
-    let m = mirror(g)?;
-    let rt = runtime()?;
-    let reg = registry(&rt, &m, &ds, g, None)?;
-    let all = reg.all().map_err(cli_err)?;
-    let mut per_year: BTreeMap<i32, usize> = BTreeMap::new();
-    for e in &all.entries {
-        *per_year.entry(e.year).or_default() += 1;
-    }
-    let mut tiles: Vec<_> = all.entries.iter().map(|e| e.tile).collect();
-    tiles.sort();
-    tiles.dedup();
-    let landmasks = reg.landmasks.as_ref().map_or(0, |l| l.len());
-    let stores: Vec<(String, String, String)> = DATASETS
-        .iter()
-        .filter_map(|d| {
-            let loc = store_location(&format!("v{}", d.version), Some(d.variant)).ok()?;
-            // Where this run would read the store: under the chosen mirror (the direct
-            // S3 route for the published one, unless --via-gateway).
-            let url = match loc {
-                StoreLocation::ZarrDir(z) => tessera_core::dataset::zarr_read_root(
-                    &m.root.locate(&keys::zarr_store(&z)),
-                    g.via_gateway,
-                ),
-                StoreLocation::Icechunk(u) => u,
-            };
-            Some((format!("v{}", d.version), d.variant.to_string(), url))
-        })
+    let ctx = context(g)?;
+    let p = Progress::new();
+    let opened = TileDataset::open(&ctx, &dataset_options(&a.dataset, None), &p);
+    print_notes(g, &p);
+    let reader = opened.map_err(cli_err)?;
+    let ds = reader.dataset().clone();
+    let counts = reader.counts().map_err(cli_err)?;
+    let per_year = &counts.tiles_per_year;
+    let stores: Vec<(String, String, String)> = dataset_store_urls(&ctx, g.via_gateway)
+        .into_iter()
+        .map(|s| (s.version, s.variant, s.url))
         .collect();
+    let mirror_label = ctx.mirror_label();
     if a.json {
         println!(
             "{}",
             json!({
                 "version": env!("CARGO_PKG_VERSION"),
-                "mirror": m.root.to_string(),
+                "mirror": mirror_label,
                 "datasets": DATASETS.iter().map(|d| json!({"version": d.version, "variant": d.variant, "description": d.description,
                     "npy": d.npy, "zarr": d.zarr, "icechunk": d.icechunk})).collect::<Vec<_>>(),
-                "selected": {"version": ds.version.norm, "variant": ds.variant, "format": "npy", "npy_dir": reg.npy_dir},
+                "selected": {"version": ds.version.norm, "variant": ds.variant, "format": "npy", "npy_dir": counts.npy_dir},
                 "years": per_year.keys().collect::<Vec<_>>(),
                 "tiles_per_year": per_year,
-                "tile_years": all.entries.len(),
-                "tiles": tiles.len(),
-                "landmasks": landmasks,
+                "tile_years": counts.tile_years,
+                "tiles": counts.tiles,
+                "landmasks": counts.landmasks,
             })
         );
         return Ok(());
@@ -69,8 +52,8 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     );
     println!(
         "Mirror: {}{}",
-        m.root,
-        if m.root.to_string() == DEFAULT_MIRROR {
+        mirror_label,
+        if mirror_label == DEFAULT_MIRROR {
             " (published)"
         } else {
             ""
@@ -106,7 +89,7 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     println!();
     println!(
         "Selected: {} {} (NPY, npy/{})",
-        ds.version.path, ds.variant, reg.npy_dir
+        ds.version.path, ds.variant, counts.npy_dir
     );
     match (per_year.keys().next(), per_year.keys().last()) {
         (Some(a0), Some(a1)) => println!("Years:    {a0}-{a1}"),
@@ -114,65 +97,35 @@ pub fn run(a: &InfoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     }
     println!(
         "Tiles:    {} ({} tile-years)",
-        tiles.len(),
-        all.entries.len()
+        counts.tiles, counts.tile_years
     );
     if g.verbose {
-        for (y, n) in &per_year {
+        for (y, n) in per_year {
             println!("  {y}: {n}");
         }
     }
-    println!("Landmasks: {landmasks}");
+    println!("Landmasks: {}", counts.landmasks);
     Ok(())
 }
 
 fn tiles(a: &InfoArgs, dir: &std::path::Path) -> anyhow::Result<()> {
-    let (found, warnings) = discover(dir).map_err(cli_err)?;
-    for w in &warnings {
-        eprintln!("warning: {}", tessera_client::mirror::sanitize(w));
+    let p = Progress::new();
+    let found = local_tiles(dir, &p);
+    for n in p.take_notes() {
+        eprintln!("warning: {}", n.text);
     }
-    if found.is_empty() {
-        return Err(anyhow::anyhow!("no tiles found in {}", dir.display()));
-    }
-    let npy = found
-        .iter()
-        .filter(|t| matches!(t.source, TileSource::Npy { .. }))
-        .count();
-    let tif = found.len() - npy;
-    // GeoTIFF exports beside NPY tiles are counted too (NPY is what is read).
-    let tif_files = tessera_client::local::geotiff_exports(dir).len();
-    let shadowed = tif_files.saturating_sub(tif);
-    let mut years: Vec<i32> = found.iter().map(|t| t.year).collect();
-    years.sort_unstable();
-    years.dedup();
-    let mut crs: Vec<String> = found
-        .iter()
-        .map(|t| tessera_core::TileGeoref::of_tile(t.tile).crs.to_string())
-        .collect();
-    crs.sort();
-    crs.dedup();
-    let lon = |f: fn(f64, f64) -> f64, init| found.iter().map(|t| t.tile.lon()).fold(init, f);
-    let lat = |f: fn(f64, f64) -> f64, init| found.iter().map(|t| t.tile.lat()).fold(init, f);
-    let extent = [
-        lon(f64::min, f64::INFINITY) - 0.05,
-        lat(f64::min, f64::INFINITY) - 0.05,
-        lon(f64::max, f64::NEG_INFINITY) + 0.05,
-        lat(f64::max, f64::NEG_INFINITY) + 0.05,
-    ];
-    let format = match (npy > 0, tif > 0 || shadowed > 0) {
-        (true, true) => "GEOTIFF, NPY (USING NPY)",
-        (true, false) => "NPY",
-        _ => "GEOTIFF",
-    };
+    let t = found.map_err(cli_err)?;
+    let (npy, tif, tif_files, shadowed) = (t.npy, t.geotiff, t.geotiff_files, t.geotiff_beside_npy);
+    let (format, years, crs, extent) = (&t.format, &t.years, &t.crs, t.extent);
     if a.json {
         println!(
             "{}",
-            json!({"tiles": found.len(), "npy": npy, "geotiff": tif, "geotiff_files": tif_files, "geotiff_beside_npy": shadowed, "format": format, "years": years, "crs": crs, "extent": extent,
-                   "list": found.iter().map(|t| json!({"name": t.tile.name(), "year": t.year})).collect::<Vec<_>>()})
+            json!({"tiles": t.list.len(), "npy": npy, "geotiff": tif, "geotiff_files": tif_files, "geotiff_beside_npy": shadowed, "format": format, "years": years, "crs": crs, "extent": extent,
+                   "list": t.list.iter().map(|(name, year)| json!({"name": name, "year": year})).collect::<Vec<_>>()})
         );
         return Ok(());
     }
-    println!("Total tiles: {}", found.len());
+    println!("Total tiles: {}", t.list.len());
     println!("Format:      {format}");
     println!(
         "Files:       {npy} NPY tiles, {tif_files} GeoTIFFs{}",
