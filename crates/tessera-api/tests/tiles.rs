@@ -351,3 +351,129 @@ fn a_download_stops_when_cancelled_from_another_thread() {
     assert!(!tessera_client::cancel::requested());
     server.stop();
 }
+
+#[test]
+fn registry_overrides_and_offline_without_a_cache() {
+    let w = scratch("api-overrides");
+    let server = MirrorServer::start(ServerConfig::new(mirror())).unwrap();
+    let ctx = context(&server.url(), &w.join("cache"));
+    // Offline before anything was cached: a usage error that says what to do.
+    let e = open(
+        &ctx,
+        DatasetOptions {
+            offline: true,
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(e, Error::Usage(_)) && e.to_string().contains("offline"),
+        "{e}"
+    );
+    // The manifest by its own URL.
+    let url = format!("{}/npy/v1.1-cam/manifest.parquet", server.url());
+    let ds = open(
+        &ctx,
+        DatasetOptions {
+            registry_url: Some(url),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ds.years().unwrap(), vec![2023, 2024]);
+    // Local registry files, used as they are.
+    let regs = w.join("registries");
+    std::fs::create_dir_all(&regs).unwrap();
+    let (m, l) = (regs.join("m.parquet"), regs.join("l.parquet"));
+    std::fs::copy(mirror().join("npy/v1.1-cam/manifest.parquet"), &m).unwrap();
+    let lm = std::fs::read_dir(mirror().join("landmasks"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("landmasks.parquet"))
+        .find(|p| p.is_file())
+        .unwrap();
+    std::fs::copy(lm, &l).unwrap();
+    let p = Progress::new();
+    let ds = TileDataset::open(
+        &ctx,
+        &DatasetOptions {
+            registry_path: Some(m.clone()),
+            landmasks_registry_path: Some(l),
+            ..Default::default()
+        },
+        &p,
+    )
+    .unwrap();
+    assert_eq!(ds.manifest_path(), m.as_path());
+    assert_eq!(ds.landmask_count().unwrap(), 2);
+    assert!(p.take_notes().is_empty());
+    // A registry path that does not exist: the mirror's, with a warning.
+    let p = Progress::new();
+    let ds = TileDataset::open(
+        &ctx,
+        &DatasetOptions {
+            registry_path: Some(regs.join("absent.parquet")),
+            ..Default::default()
+        },
+        &p,
+    )
+    .unwrap();
+    assert_eq!(ds.years().unwrap(), vec![2023, 2024]);
+    let notes = p.take_notes();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.level == Level::Warning && n.text.contains("does not exist")),
+        "{notes:?}"
+    );
+    server.stop();
+}
+
+#[test]
+fn refresh_fetches_again_and_unknown_datasets_are_usage_errors() {
+    let w = scratch("api-refresh");
+    let ctx = local(&w);
+    let e = open(
+        &ctx,
+        DatasetOptions {
+            variant: Some("nonesuch".into()),
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, Error::Usage(_)), "{e}");
+    let ds = open(&ctx, DatasetOptions::default()).unwrap();
+    let dir = w.join("tiles");
+    let p = Progress::new();
+    let entries = ds
+        .tiles_in_bounds([23.96, 69.02, 23.98, 69.04], 2023)
+        .unwrap();
+    let first = ds
+        .ensure_tiles(&dir, &entries, EnsureOptions::default(), &p)
+        .unwrap();
+    assert_eq!((first.download.downloaded(), first.complete.len()), (3, 1));
+    let again = EnsureOptions {
+        refresh: true,
+        ..Default::default()
+    };
+    let second = ds.ensure_tiles(&dir, &entries, again, &p).unwrap();
+    assert_eq!(
+        second.download.downloaded(),
+        3,
+        "refresh fetches every file again"
+    );
+    let (done, total, phase) = p.snapshot();
+    assert_eq!((phase.as_str(), done), ("download", total));
+    // A directory recording another dataset is refused.
+    std::fs::write(
+        dir.join("tessera_metadata.json"),
+        "{\"dataset_version\": \"1.0\", \"dataset_variant\": \"vultr\"}",
+    )
+    .unwrap();
+    let e = ds
+        .fetch_embedding(&dir, 23.97, 69.03, 2024, false, &p)
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot be interchanged"), "{e}");
+}
