@@ -176,6 +176,28 @@ fn ensure_fetch_and_export_skip_what_exists() {
     );
     let b = ds.export_geotiffs(&dir, &out, &tiles, &opts, &p).unwrap();
     assert_eq!((b.written.len(), b.skipped.len()), (0, 1));
+    assert!(tessera_api::tiles::tile_present(&dir, 2024, t.tile));
+    // A cancelled export writes nothing under a final name.
+    let stopped = Progress::new();
+    stopped.cancel();
+    let fresh = w.join("tiffs2");
+    let r = ds.export_geotiffs(&dir, &fresh, &tiles, &opts, &stopped);
+    assert!(matches!(r, Err(Error::Cancelled)), "{:?}", r.map(|_| ()));
+    let mut left = Vec::new();
+    let mut stack = vec![fresh];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                left.push(e.path());
+            }
+        }
+    }
+    assert!(
+        left.iter().all(|p| !p.to_string_lossy().ends_with(".tiff")),
+        "{left:?}"
+    );
 }
 
 #[test]

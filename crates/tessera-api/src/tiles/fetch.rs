@@ -140,6 +140,13 @@ pub(crate) fn run_download(
     Ok(report)
 }
 
+/// Whether a tile-year's three files (embedding, scales, landmask) are all in `dir`
+/// (`check_tiles_present`).
+pub fn tile_present(dir: &Path, year: i32, tile: TileId) -> bool {
+    let (e, s, l) = npy_paths(dir, year, tile);
+    e.is_file() && s.is_file() && l.is_file()
+}
+
 impl TileDataset {
     /// Makes the NPY triple (embedding, scales, landmask) of every tile-year present in
     /// `dir` (the reference's layout), skipping complete files unless `refresh`. Failures

@@ -23,7 +23,9 @@ pub use download::{
     DownloadOutcome, DownloadPlan, DownloadRequest, DownloadSummary, DryRun, TileFormat, download,
     plan_download,
 };
-pub use fetch::{EnsureOptions, EnsureReport, ExportOptions, ExportReport, TileArray};
+pub use fetch::{
+    EnsureOptions, EnsureReport, ExportOptions, ExportReport, TileArray, tile_present,
+};
 pub use info::{DatasetCounts, LocalTilesSummary, StoreUrl, dataset_store_urls, local_tiles};
 pub use sample::{PointSamples, SampleSource, prepare_tiles_dir};
 pub use tessera_client::export::{METADATA_FILE, parse_bands};
