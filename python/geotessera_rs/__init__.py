@@ -26,7 +26,9 @@ __version__: str = _native.__version__
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 if hasattr(_os, "register_at_fork"):
-    _os.register_at_fork(after_in_child=_native._reset_after_fork)
+    from ._util import after_fork_in_child as _after_fork
+
+    _os.register_at_fork(after_in_child=_after_fork)
 
 __all__ = [
     "GeoTessera",

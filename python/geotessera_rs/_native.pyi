@@ -1,12 +1,36 @@
-# Type stubs of the native module (checked by `python -m mypy.stubtest geotessera_rs._native`).
-from typing import Optional
+# Type stubs of the native module, checked by `python -m mypy.stubtest geotessera_rs._native`.
+from collections.abc import Callable
+from os import PathLike
+from typing import Any, Optional, final
 
 import numpy as np
 import numpy.typing as npt
 
 __version__: str
+__all__ = [
+    "NativeStore",
+    "NativeStrips",
+    "NativeTiles",
+    "__version__",
+    "_reset_after_fork",
+    "dataset_from_path",
+    "dataset_path",
+    "datasets",
+    "dequantize",
+    "parse_version",
+    "run_cli",
+    "store_location",
+    "tile_from_world",
+    "tile_info",
+]
+
+_Callback = Optional[Callable[[int, int, str], Any]]
+_BBox = tuple[float, float, float, float]
+_Transform = list[float]
+_Path = str | PathLike[str]
 
 def _reset_after_fork() -> None: ...
+def run_cli(argv: list[str]) -> int: ...
 def tile_from_world(lon: float, lat: float) -> tuple[float, float]: ...
 def tile_info(lon: float, lat: float) -> tuple[str, list[float]]: ...
 def datasets() -> list[
@@ -19,3 +43,160 @@ def dataset_from_path(dirname: str) -> Optional[tuple[str, str]]: ...
 def dequantize(
     quantized: npt.NDArray[np.int8], scales: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]: ...
+
+@final
+class NativeStore:
+    def __new__(
+        cls,
+        store_url: Optional[str] = None,
+        *,
+        mirror: Optional[str] = None,
+        cache_dir: Optional[_Path] = None,
+        via_gateway: bool = False,
+        version: str = "v1.1",
+        variant: Optional[str] = None,
+    ) -> NativeStore: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def dataset(self) -> Optional[tuple[str, str]]: ...
+    @property
+    def n_bands(self) -> int: ...
+    @property
+    def depths(self) -> list[tuple[int, str]]: ...
+    @property
+    def years(self) -> list[int]: ...
+    @property
+    def zones(self) -> list[int]: ...
+    @property
+    def build_version(self) -> str: ...
+    @property
+    def model_version(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    def probe(
+        self, lon: float, lat: float, year: int, cross_zone: bool = True, search_px: int = 1
+    ) -> tuple[Optional[npt.NDArray[np.float32]], str]: ...
+    def sample_points(
+        self,
+        coords: npt.NDArray[np.float64],
+        year: int,
+        cross_zone: bool = True,
+        search_px: int = 1,
+        depth: Optional[int] = None,
+        callback: _Callback = None,
+    ) -> tuple[npt.NDArray[np.float32], list[str]]: ...
+    def read_region(
+        self, bbox_: _BBox, year: int, depth: Optional[int] = None, callback: _Callback = None
+    ) -> tuple[npt.NDArray[np.float32], _Transform, str]: ...
+    def read_region_quantized(
+        self, bbox_: _BBox, year: int, depth: Optional[int] = None
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32], _Transform, str]: ...
+    def read_patch(
+        self, lon: float, lat: float, year: int, size_px: int, depth: Optional[int] = None
+    ) -> tuple[npt.NDArray[np.float32], _Transform, str]: ...
+    def strips(
+        self, bbox_: _BBox, year: int, depth: Optional[int] = None, strip_rows: int = 512
+    ) -> NativeStrips: ...
+    def export_geotiffs(
+        self,
+        bbox_: _BBox,
+        year: int,
+        output_dir: _Path,
+        bands: Optional[list[int]] = None,
+        depth: Optional[int] = None,
+        compress: str = "lzw",
+        dry_run: bool = False,
+        callback: _Callback = None,
+    ) -> Any: ...
+
+@final
+class NativeStrips:
+    def __iter__(self) -> NativeStrips: ...
+    def __next__(self) -> tuple[npt.NDArray[np.float32], _Transform, str]: ...
+    @property
+    def total(self) -> int: ...
+    def close(self) -> None: ...
+
+@final
+class NativeTiles:
+    def __new__(
+        cls,
+        version: str = "v1.1",
+        variant: Optional[str] = None,
+        *,
+        mirror: Optional[str] = None,
+        cache_dir: Optional[_Path] = None,
+        registry_url: Optional[str] = None,
+        registry_path: Optional[_Path] = None,
+        registry_dir: Optional[_Path] = None,
+        landmasks_registry_path: Optional[_Path] = None,
+        bbox: Optional[_BBox] = None,
+        bbox_margin_deg: float = 0.15,
+        offline: bool = False,
+    ) -> NativeTiles: ...
+    @property
+    def dataset(self) -> tuple[str, str, str, str]: ...
+    @property
+    def manifest_path(self) -> str: ...
+    def load_blocks_for_region(
+        self, bounds: _BBox, year: int
+    ) -> list[tuple[int, float, float]]: ...
+    def embeddings_count(self, bounds: _BBox, year: int) -> int: ...
+    def years(self) -> list[int]: ...
+    def tile_counts_by_year(self) -> list[tuple[int, int]]: ...
+    def available_embeddings(self) -> list[tuple[int, float, float]]: ...
+    def available_landmasks(self) -> list[tuple[float, float]]: ...
+    def landmask_count(self) -> int: ...
+    def tile_file_size(self, year: int, lon: float, lat: float) -> int: ...
+    def scales_file_size(self, year: int, lon: float, lat: float) -> int: ...
+    def landmask_file_size(self, lon: float, lat: float) -> int: ...
+    def calculate_download_requirements(
+        self,
+        tiles: list[tuple[int, float, float]],
+        output_dir: _Path,
+        format_type: str,
+        check_existing: bool,
+    ) -> tuple[int, int, dict[str, int]]: ...
+    def fetch_embedding(
+        self,
+        dir: _Path,
+        lon: float,
+        lat: float,
+        year: int,
+        refresh: bool = False,
+        callback: _Callback = None,
+    ) -> tuple[npt.NDArray[np.float32], int, _Transform]: ...
+    def ensure_tiles(
+        self,
+        dir: _Path,
+        tiles: list[tuple[int, float, float]],
+        refresh: bool = False,
+        callback: _Callback = None,
+    ) -> tuple[list[tuple[int, float, float]], list[str]]: ...
+    def export_geotiffs(
+        self,
+        tiles_dir: _Path,
+        output_dir: _Path,
+        tiles: list[tuple[int, float, float]],
+        bands: Optional[list[int]] = None,
+        compress: str = "lzw",
+        skip_existing: bool = False,
+        callback: _Callback = None,
+    ) -> tuple[list[str], list[str]]: ...
+    def sample_points(
+        self,
+        lon: npt.NDArray[np.float64],
+        lat: npt.NDArray[np.float64],
+        year: int,
+        tiles_dir: Optional[_Path] = None,
+        offline: bool = False,
+        callback: _Callback = None,
+    ) -> tuple[
+        npt.NDArray[np.float32],
+        list[
+            tuple[
+                Optional[float], Optional[float], Optional[int], Optional[int], Optional[int], str
+            ]
+        ],
+    ]: ...

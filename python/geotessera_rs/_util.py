@@ -9,6 +9,18 @@ from affine import Affine
 
 ProgressCallback = Callable[[int, int, str], Any]
 
+# Incremented in a forked child: native objects opened before the fork hold HTTP
+# connections of the parent's runtime, so the Python objects reopen theirs on next use.
+FORK_GENERATION = [0]
+
+
+def after_fork_in_child() -> None:
+    """Called by ``os.register_at_fork`` in a child process."""
+    from . import _native
+
+    FORK_GENERATION[0] += 1
+    _native._reset_after_fork()
+
 
 def affine(t: Sequence[float]) -> Affine:
     """An ``affine.Affine`` of a ``[a, b, c, d, e, f]`` transform (rasterio order)."""

@@ -18,7 +18,7 @@ from typing import Dict, Generator, Iterable, List, Optional, Tuple, Union
 import numpy as np
 
 from . import _native
-from ._util import ProgressCallback, bbox4, callback
+from ._util import FORK_GENERATION, ProgressCallback, bbox4, callback
 from .errors import HTTPStatusError, UnwritableDestination
 
 __all__ = [
@@ -472,9 +472,9 @@ class Registry:
         version_path, version_norm = _parse_dataset_version(version)
         if variant is None and (note := variant_note(version_norm, "npy")):
             self.logger.warning(note)
-        self._native = _native.NativeTiles(
-            version,
-            variant,
+        self._open_args = dict(
+            version=version,
+            variant=variant,
             mirror=mirror,
             cache_dir=_path(cache_dir),
             registry_url=registry_url,
@@ -484,6 +484,7 @@ class Registry:
             bbox=None if bbox is None else bbox4(bbox),
             bbox_margin_deg=float(bbox_margin_deg),
         )
+        self._open()
         self._version_path, self._version_norm, self.variant, self._dataset_path = (
             self._native.dataset
         )
@@ -491,6 +492,17 @@ class Registry:
         self.embeddings_subdir = _variant_subdir(self.variant)
         self.manifest_path: Optional[Path] = Path(self._native.manifest_path)
         self._embeddings_dir = Path(embeddings_dir) if embeddings_dir else Path.cwd()
+
+    def _open(self) -> None:
+        args = dict(self._open_args)
+        self._handle = _native.NativeTiles(args.pop("version"), args.pop("variant"), **args)
+        self._generation = FORK_GENERATION[0]
+
+    @property
+    def _native(self) -> _native.NativeTiles:
+        if self._generation != FORK_GENERATION[0]:
+            self._open()  # in a forked child: the parent's connections are not ours
+        return self._handle
 
     def load_blocks_for_region(
         self, bounds: Tuple[float, float, float, float], year: int

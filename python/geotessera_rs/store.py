@@ -16,7 +16,7 @@ import numpy as np
 from affine import Affine
 
 from . import _native
-from ._util import ProgressCallback, affine, bbox4, callback, coords_array
+from ._util import FORK_GENERATION, ProgressCallback, affine, bbox4, callback, coords_array
 from .registry import Dataset, dataset_for_location, find_dataset, zarr_store_url
 
 __all__ = [
@@ -78,13 +78,10 @@ class GeoTesseraZarr:
         else:
             url = os.fsdecode(os.fspath(store_url)).rstrip("/")
         self._args = (store_url, cache_dir, None, via_gateway, mirror)
+        self._open_args = (url, mirror, None if cache_dir is None else os.fspath(cache_dir))
+        self._via_gateway = bool(via_gateway)
         try:
-            self._native = _native.NativeStore(
-                url,
-                mirror=mirror,
-                cache_dir=None if cache_dir is None else os.fspath(cache_dir),
-                via_gateway=bool(via_gateway),
-            )
+            self._open()
         except ValueError as e:
             raise type(e)(f"Failed to open zarr store at {url or DEFAULT_STORE!r}: {e}") from e
         self.url: str = url if url is not None else self._native.url
@@ -98,6 +95,19 @@ class GeoTesseraZarr:
         self.depths: Dict[int, str] = dict(self._native.depths)
         self.years: List[int] = list(self._native.years)
         log.info("GeoTesseraZarr: %s, years=%s", self.url, self.years)
+
+    def _open(self) -> None:
+        url, mirror, cache_dir = self._open_args
+        self._handle = _native.NativeStore(
+            url, mirror=mirror, cache_dir=cache_dir, via_gateway=self._via_gateway
+        )
+        self._generation = FORK_GENERATION[0]
+
+    @property
+    def _native(self) -> _native.NativeStore:
+        if self._generation != FORK_GENERATION[0]:
+            self._open()  # in a forked child: the parent's connections are not ours
+        return self._handle
 
     def __repr__(self) -> str:
         return f"GeoTesseraZarr({self.url!r}, years={self.years})"

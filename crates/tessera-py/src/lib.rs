@@ -18,11 +18,20 @@ fn _reset_after_fork() -> PyResult<()> {
     tessera_api::runtime().map(|_| ()).map_err(errors::to_py)
 }
 
+/// Runs the `tessera` command line (`argv[0]` is the program name) with the GIL released;
+/// returns its exit status. It prints as the binary does and installs the CLI's Ctrl-C
+/// handler, so it is meant for the `tessera` console script.
+#[pyfunction]
+fn run_cli(py: Python<'_>, argv: Vec<String>) -> u8 {
+    py.detach(|| tessera_cli::run_from(argv))
+}
+
 /// The `geotessera_rs._native` module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_reset_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_function(wrap_pyfunction!(pure::tile_from_world, m)?)?;
     m.add_function(wrap_pyfunction!(pure::tile_info, m)?)?;
     m.add_function(wrap_pyfunction!(pure::datasets, m)?)?;

@@ -43,14 +43,14 @@ impl NativeStore {
     /// unless `via_gateway`), or with `store_url=None` the store of a dataset under the
     /// mirror (`$TESSERA_MIRROR` when `mirror` is None), by the reference's default variant.
     #[new]
-    #[pyo3(signature = (store_url=None, *, mirror=None, cache_dir=None, via_gateway=false, version="v1.1".to_string(), variant=None))]
+    #[pyo3(signature = (store_url=None, *, mirror=None, cache_dir=None, via_gateway=false, version="v1.1", variant=None))]
     fn new(
         py: Python<'_>,
         store_url: Option<String>,
         mirror: Option<String>,
         cache_dir: Option<PathBuf>,
         via_gateway: bool,
-        version: String,
+        version: &str,
         variant: Option<String>,
     ) -> PyResult<NativeStore> {
         let ctx = context::open(mirror, cache_dir)?;
@@ -58,7 +58,7 @@ impl NativeStore {
             Some(u) => StoreRef::from_url_routed(&u, via_gateway),
             None => StoreRef::for_dataset(
                 &ctx,
-                &version,
+                version,
                 variant.as_deref(),
                 VariantDefault::Reference,
                 via_gateway,
@@ -266,7 +266,7 @@ impl NativeStore {
 
     /// One GeoTIFF per zone under `output_dir`; `dry_run` returns
     /// `[(zone, width, height, uncompressed_bytes)]` and reads no chunk.
-    #[pyo3(signature = (bbox_, year, output_dir, bands=None, depth=None, compress="lzw".to_string(), dry_run=false, callback=None))]
+    #[pyo3(signature = (bbox_, year, output_dir, bands=None, depth=None, compress="lzw", dry_run=false, callback=None))]
     #[allow(clippy::too_many_arguments)]
     fn export_geotiffs<'py>(
         &self,
@@ -276,7 +276,7 @@ impl NativeStore {
         output_dir: PathBuf,
         bands: Option<Vec<usize>>,
         depth: Option<usize>,
-        compress: String,
+        compress: &str,
         dry_run: bool,
         callback: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
@@ -284,7 +284,7 @@ impl NativeStore {
         let opts = ExportOptions {
             bands,
             depth,
-            compression: compression(&compress)?,
+            compression: compression(compress)?,
             ..Default::default()
         };
         let s = self.store.clone();

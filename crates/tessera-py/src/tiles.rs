@@ -46,11 +46,11 @@ impl NativeTiles {
 impl NativeTiles {
     /// Opens a dataset's registries (the reference's `Registry(...)`).
     #[new]
-    #[pyo3(signature = (version="v1.1".to_string(), variant=None, *, mirror=None, cache_dir=None, registry_url=None, registry_path=None, registry_dir=None, landmasks_registry_path=None, bbox=None, bbox_margin_deg=0.15, offline=false))]
+    #[pyo3(signature = (version="v1.1", variant=None, *, mirror=None, cache_dir=None, registry_url=None, registry_path=None, registry_dir=None, landmasks_registry_path=None, bbox=None, bbox_margin_deg=0.15, offline=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        version: String,
+        version: &str,
         variant: Option<String>,
         mirror: Option<String>,
         cache_dir: Option<PathBuf>,
@@ -64,7 +64,7 @@ impl NativeTiles {
     ) -> PyResult<NativeTiles> {
         let ctx = context::open(mirror, cache_dir)?;
         let opts = DatasetOptions {
-            version,
+            version: version.to_string(),
             variant,
             registry_dir,
             registry_url,
@@ -243,7 +243,7 @@ impl NativeTiles {
 
     /// Exports tile-years present in `tiles_dir` as GeoTIFFs under `output_dir`; returns
     /// the files written (in tile order) and per-tile failures.
-    #[pyo3(signature = (tiles_dir, output_dir, tiles, bands=None, compress="lzw".to_string(), skip_existing=false, callback=None))]
+    #[pyo3(signature = (tiles_dir, output_dir, tiles, bands=None, compress="lzw", skip_existing=false, callback=None))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn export_geotiffs<'py>(
         &self,
@@ -252,7 +252,7 @@ impl NativeTiles {
         output_dir: PathBuf,
         tiles: Vec<(i32, f64, f64)>,
         bands: Option<Vec<usize>>,
-        compress: String,
+        compress: &str,
         skip_existing: bool,
         callback: Option<Bound<'py, PyAny>>,
     ) -> PyResult<(Vec<String>, Vec<String>)> {
