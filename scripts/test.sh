@@ -2,7 +2,7 @@
 # Runs the whole test suite with its oracles: NumPy, pyarrow, pandas, pyproj and zarr in a
 # virtual environment (.venv, created on first use from tests/requirements.txt) and
 # GDAL's command-line tools (Debian: apt-get install gdal-bin). Extra arguments go to
-# `cargo test`.
+# `cargo test`. The Python package's tests follow (scripts/test-python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # GDAL first: nothing is installed when it is missing.
@@ -19,4 +19,7 @@ if [ -z "${TESSERA_PYTHON:-}" ]; then
   fi
   export TESSERA_PYTHON="$PWD/$venv/bin/python"
 fi
-cargo test --workspace "$@"
+# The Python extension links against the interpreter that loads it: pytest tests it.
+cargo test --workspace --exclude tessera-py "$@"
+# The Python package (geotessera_rs): its build, lints and pytest suite.
+./scripts/test-python.sh

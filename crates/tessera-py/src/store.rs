@@ -18,11 +18,10 @@ use crate::errors::{to_py, usage};
 use crate::progress::run;
 
 type Transform = [f64; 6];
+/// A raster as Python gets it: `(array, transform, crs)`.
+type PyRaster<'py> = (Bound<'py, PyArray3<f32>>, Transform, String);
 
-fn raster<'py>(
-    py: Python<'py>,
-    r: Raster,
-) -> PyResult<(Bound<'py, PyArray3<f32>>, Transform, String)> {
+fn raster<'py>(py: Python<'py>, r: Raster) -> PyResult<PyRaster<'py>> {
     let a = Array3::from_shape_vec((r.height, r.width, r.bands), r.data).map_err(usage)?;
     Ok((a.into_pyarray(py), r.transform, r.crs))
 }
@@ -192,7 +191,7 @@ impl NativeStore {
         year: i32,
         depth: Option<usize>,
         callback: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyArray3<f32>>, Transform, String)> {
+    ) -> PyResult<PyRaster<'py>> {
         let b = bbox(bbox_)?;
         let s = self.store.clone();
         let r = run(py, callback.as_ref(), move |p| {
@@ -236,7 +235,7 @@ impl NativeStore {
         year: i32,
         size_px: usize,
         depth: Option<usize>,
-    ) -> PyResult<(Bound<'py, PyArray3<f32>>, Transform, String)> {
+    ) -> PyResult<PyRaster<'py>> {
         let s = self.store.clone();
         let r = run(py, None, move |p| {
             s.read_patch(lon, lat, year, size_px, depth, p)
@@ -256,9 +255,7 @@ impl NativeStore {
     ) -> PyResult<NativeStrips> {
         let b = bbox(bbox_)?;
         let s = self.store.clone();
-        let strips = run(py, None, move |p| {
-            s.strips(&b, year, depth, strip_rows, p)
-        })?;
+        let strips = run(py, None, move |p| s.strips(&b, year, depth, strip_rows, p))?;
         Ok(NativeStrips {
             inner: Mutex::new(Some(strips)),
         })
@@ -320,10 +317,7 @@ impl NativeStrips {
         slf
     }
 
-    fn __next__<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> PyResult<Option<(Bound<'py, PyArray3<f32>>, Transform, String)>> {
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<PyRaster<'py>>> {
         let next: Option<tessera_api::Result<Strip>> = py.detach(|| {
             let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
             g.as_mut().and_then(Iterator::next)
@@ -332,7 +326,8 @@ impl NativeStrips {
             None => Ok(None),
             Some(Err(e)) => Err(to_py(e)),
             Some(Ok(s)) => {
-                let a = Array3::from_shape_vec((s.rows, s.width, s.bands), s.data).map_err(usage)?;
+                let a =
+                    Array3::from_shape_vec((s.rows, s.width, s.bands), s.data).map_err(usage)?;
                 Ok(Some((a.into_pyarray(py), s.transform, s.crs)))
             }
         }

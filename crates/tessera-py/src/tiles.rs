@@ -19,7 +19,14 @@ use crate::progress::run;
 
 type Transform = [f64; 6];
 /// `(tile_lon, tile_lat, pixel_row, pixel_col, epsg, status)` of one sampled point.
-type PointMetaRow = (Option<f64>, Option<f64>, Option<i64>, Option<i64>, Option<u32>, &'static str);
+type PointMetaRow = (
+    Option<f64>,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<u32>,
+    &'static str,
+);
 
 fn tile_of(lon: f64, lat: f64) -> PyResult<TileId> {
     TileId::containing(lon, lat).map_err(usage)
@@ -83,7 +90,12 @@ impl NativeTiles {
     fn dataset(&self) -> PyResult<(String, String, String, String)> {
         let d = self.ds.dataset();
         let npy = d.npy_dir().map_err(usage)?;
-        Ok((d.version.path.clone(), d.version.norm.clone(), d.variant.clone(), npy))
+        Ok((
+            d.version.path.clone(),
+            d.version.norm.clone(),
+            d.variant.clone(),
+            npy,
+        ))
     }
 
     /// The manifest file on disk.
@@ -117,7 +129,12 @@ impl NativeTiles {
 
     /// `[(year, tiles)]`, ascending.
     fn tile_counts_by_year(&self) -> PyResult<Vec<(i32, usize)>> {
-        Ok(self.ds.tile_counts_by_year().map_err(to_py)?.into_iter().collect())
+        Ok(self
+            .ds
+            .tile_counts_by_year()
+            .map_err(to_py)?
+            .into_iter()
+            .collect())
     }
 
     /// `(year, lon, lat)` of every tile-year, in manifest order.
