@@ -29,9 +29,9 @@ use tessera_core::dataset::{
 use crate::{Context, Progress};
 
 pub use export::{ExportOptions, ExportReport, ZoneFile, ZonePlan, check_output_dir};
-pub use info::{ArraySummary, ZoneSummary};
+pub use info::{ArraySummary, ScalesSummary, ZoneSummary};
 pub use points::Samples;
-pub use region::{QuantizedRaster, Raster, Strip, Strips, Window};
+pub use region::{MAX_PATCH_PX, QuantizedRaster, Raster, Strip, Strips, Window};
 pub use tessera_client::zarr::points::SampleOptions as PointOptions;
 pub use tessera_client::zarr::{Probe, Status};
 

@@ -456,3 +456,38 @@ fn builds_verify_against_their_tiles() {
     let e = store::build::build(&c, &req, &p).unwrap_err();
     assert!(e.to_string().contains("no tiles for these years"), "{e}");
 }
+
+#[test]
+fn an_export_cancelled_from_another_thread_leaves_no_file_and_a_rerun_completes() {
+    let s = open();
+    let wide = Bbox::new(-0.02, 50.82, 0.03, 50.84).unwrap();
+    let opts = ExportOptions {
+        memory_mb: 256,
+        ..Default::default()
+    };
+    let out = scratch("api-store-export-cancel");
+    let p = std::sync::Arc::new(Progress::new());
+    let q = p.clone();
+    // Cancelled as soon as the export starts its pixels.
+    let watcher = std::thread::spawn(move || {
+        while q.snapshot().2 != "pixels" {
+            std::thread::sleep(std::time::Duration::from_micros(100));
+        }
+        q.cancel();
+    });
+    let r = s.export_geotiffs(&wide, 2024, &out, &opts, &p);
+    watcher.join().unwrap();
+    assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+    assert!(
+        tif_files(&out).iter().all(|f| !f.ends_with(".tif")),
+        "{:?}",
+        tif_files(&out)
+    );
+    let rep = s
+        .export_geotiffs(&wide, 2024, &out, &opts, &Progress::new())
+        .unwrap();
+    assert_eq!(rep.files.len(), 2);
+    for f in &rep.files {
+        assert!(f.path.is_file() && f.bytes > 0);
+    }
+}
