@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${TESSERA_PY_VENV:-.venv-py}
+case $venv in /*) ;; *) venv="$PWD/$venv" ;; esac
 
 find_python() {
   if [ -n "${TESSERA_PY_PYTHON:-}" ]; then echo "$TESSERA_PY_PYTHON"; return; fi
@@ -32,7 +33,7 @@ if ! "$venv/bin/python" -c "import geotessera, maturin, pytest, mypy" 2>/dev/nul
 fi
 [ -x target/debug/tessera ] || cargo build -q -p tessera-cli
 # The extension, editable: python/geotessera_rs plus the built _native module.
-VIRTUAL_ENV="$PWD/$venv" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/maturin" develop -q
+VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" develop -q
 "$venv/bin/ruff" check python
 "$venv/bin/ruff" format --check python
 TESSERA_REQUIRE_REFERENCE=1 "$venv/bin/python" -m pytest -q python/tests "$@"
