@@ -12,6 +12,7 @@
 pub mod build;
 mod export;
 mod info;
+mod patch;
 mod points;
 mod region;
 
@@ -30,8 +31,9 @@ use crate::{Context, Progress};
 
 pub use export::{ExportOptions, ExportReport, ZoneFile, ZonePlan, check_output_dir};
 pub use info::{ArraySummary, ScalesSummary, ZoneSummary};
+pub use patch::MAX_PATCH_PX;
 pub use points::Samples;
-pub use region::{MAX_PATCH_PX, QuantizedRaster, Raster, Strip, Strips, Window};
+pub use region::{QuantizedRaster, Raster, Strip, Strips, Window};
 pub use tessera_client::zarr::points::SampleOptions as PointOptions;
 pub use tessera_client::zarr::{Probe, Status};
 

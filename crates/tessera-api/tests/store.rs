@@ -293,12 +293,39 @@ fn patches_are_exact_with_the_point_at_the_centre() {
             .unwrap_err()
             .is_usage()
     );
-    // Across the meridian: not supported yet, said plainly.
-    let e = s.read_patch(0.0005, 50.83, 2024, 64, None, &p).unwrap_err();
+    // Across the meridian: merged onto a grid centred on the point, each pixel from the
+    // zone owning its longitude.
+    let (lon, lat) = (0.0005, 50.83);
+    let n = 64;
+    let r = s.read_patch(lon, lat, 2024, n, None, &p).unwrap();
+    assert_eq!((r.height, r.width, r.data.len()), (n, n, n * n * 128));
     assert!(
-        e.is_usage() && e.to_string().contains("not yet supported"),
-        "{e}"
+        r.crs
+            .starts_with("PROJCRS[\"Tessera patch Transverse Mercator lon_0=0.0005\"")
     );
+    let tm = tessera_core::tm::TransverseMercator {
+        lon0: lon,
+        k0: 0.9996,
+        false_easting: 500_000.0,
+        false_northing: 0.0,
+    };
+    let mut zones = std::collections::BTreeSet::new();
+    for (row, col) in [(32, 32), (32, 0), (32, 63), (0, 0), (63, 63), (10, 20)] {
+        let x = r.transform[2] + (col as f64 + 0.5) * 10.0;
+        let y = r.transform[5] - (row as f64 + 0.5) * 10.0;
+        let (plon, plat) = tm.inverse(x, y);
+        zones.insert(tessera_core::utm_zone(plon));
+        let one = s.sample_at(plon, plat, 2024, &opts).unwrap();
+        let px = &r.data[(row * n + col) * 128..(row * n + col + 1) * 128];
+        if one.iter().all(|v| v.is_nan()) {
+            continue; // a gap of the owning zone, filled from the other one
+        }
+        assert!(
+            px.iter().zip(&one).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "pixel ({row}, {col})"
+        );
+    }
+    assert_eq!(zones.len(), 2);
 }
 
 fn tif_files(dir: &Path) -> Vec<String> {

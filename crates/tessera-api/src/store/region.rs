@@ -9,13 +9,10 @@ use tessera_client::cancel::Token;
 use tessera_client::zarr::region::dequantise_parts;
 use tessera_client::zarr::{Block, RegionWindow, ZarrStore};
 use tessera_client::{ClientError, Result};
-use tessera_core::{Affine, Bbox, Crs, utm_zone};
+use tessera_core::{Bbox, utm_zone};
 
 use super::Store;
 use crate::Progress;
-
-/// Most pixels on a side of a patch.
-pub const MAX_PATCH_PX: usize = 1 << 15;
 
 /// A window of a zone grid: pixel rows and columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +42,7 @@ impl From<RegionWindow> for Window {
 }
 
 impl Window {
-    fn region(&self) -> RegionWindow {
+    pub(super) fn region(&self) -> RegionWindow {
         RegionWindow {
             zone: self.zone,
             x0: self.col,
@@ -71,7 +68,8 @@ pub struct Raster {
     pub transform: [f64; 6],
     /// `"EPSG:326NN"`.
     pub crs: String,
-    /// The window read (a patch may extend beyond the grid: its window is then clipped).
+    /// The window read (clipped to the grid for a patch reaching beyond it; empty, in the
+    /// point's zone, for a patch merged from several zones).
     pub window: Window,
 }
 
@@ -121,7 +119,7 @@ impl QuantizedRaster {
     }
 }
 
-fn crs_name(zone: u8) -> String {
+pub(super) fn crs_name(zone: u8) -> String {
     format!("EPSG:{}", 32600 + u32::from(zone))
 }
 
@@ -226,7 +224,7 @@ impl Store {
         Ok(self.quantized(w, b))
     }
 
-    fn read_block(
+    pub(super) fn read_block(
         &self,
         w: Window,
         year: i32,
@@ -304,111 +302,6 @@ impl Store {
             handle: Some(handle),
             total,
             taken: 0,
-            window,
-        })
-    }
-
-    /// Exactly `size_px x size_px` pixels around (lon, lat) with the point at
-    /// `[size_px / 2, size_px / 2]` (the reference's `read_patch`), sliced from the native
-    /// grid of the point's zone, NaN beyond the grid. A patch reaching into another zone is
-    /// refused (merging zones onto one grid is not supported yet).
-    #[allow(clippy::too_many_arguments)]
-    pub fn read_patch(
-        &self,
-        lon: f64,
-        lat: f64,
-        year: i32,
-        size_px: usize,
-        depth: Option<usize>,
-        progress: &Progress,
-    ) -> Result<Raster> {
-        if size_px == 0 || size_px > MAX_PATCH_PX {
-            return Err(ClientError::Usage(format!(
-                "size_px must be between 1 and {MAX_PATCH_PX}, got {size_px}"
-            )));
-        }
-        if !lon.is_finite() || !lat.is_finite() || lat.abs() > 90.0 || lon.abs() > 180.0 {
-            return Err(ClientError::Usage(format!(
-                "({lon}, {lat}) is not a longitude, latitude pair"
-            )));
-        }
-        let z = utm_zone(lon);
-        let zone = self.inner.zone(z).ok_or_else(|| {
-            ClientError::NoData(format!(
-                "zone {z} of ({lon}, {lat}) is not in {} (it has zones {:?})",
-                self.url(),
-                self.zones()
-            ))
-        })?;
-        let g = zone.grid;
-        let crs = Crs::from_epsg(g.epsg()).map_err(|e| ClientError::Format(e.to_string()))?;
-        let (e, n) = crs.forward(lon, lat);
-        let half = (size_px / 2) as f64;
-        let rest = (size_px - size_px / 2) as f64;
-        let corners = [
-            (e - half * 10.0, n + half * 10.0),
-            (e + rest * 10.0, n + half * 10.0),
-            (e - half * 10.0, n - rest * 10.0),
-            (e + rest * 10.0, n - rest * 10.0),
-        ];
-        let other: Vec<u8> = corners
-            .iter()
-            .map(|&(x, y)| utm_zone(crs.inverse(x, y).0))
-            .filter(|&c| c != z)
-            .collect();
-        if !other.is_empty() {
-            return Err(ClientError::Usage(format!(
-                "a patch of {size_px} px around ({lon}, {lat}) reaches from zone {z} into zone {}: patches across UTM zones are not yet supported; read a smaller patch, or each zone with read_region",
-                other[0]
-            )));
-        }
-        let x0 = g.origin_x + 5.0;
-        let y0 = g.origin_y - 5.0;
-        let ix = ((e - x0) / 10.0 - 0.5).ceil() as i64;
-        let iy = ((y0 - n) / 10.0 - 0.5).ceil() as i64;
-        let (c0, r0) = (ix - (size_px / 2) as i64, iy - (size_px / 2) as i64);
-        let size = size_px as i64;
-        let clip = |a: i64, len: u64| (a.clamp(0, len as i64), (a + size).clamp(0, len as i64));
-        let (rs, re) = clip(r0, g.height);
-        let (cs, ce) = clip(c0, g.width);
-        let bands = zone.depth_array(depth)?.shape[1] as usize;
-        let mut data = vec![f32::NAN; size_px * size_px * bands];
-        let window = Window {
-            zone: z,
-            row: rs as u64,
-            col: cs as u64,
-            height: (re - rs) as u64,
-            width: (ce - cs) as u64,
-        };
-        progress.start_phase("reading", 1);
-        if re > rs && ce > cs {
-            let b = self.read_block(window, year, depth, progress)?;
-            let mut v = Vec::new();
-            b.dequantise(None, &mut v);
-            let w = b.cols * bands;
-            for (i, src) in v.chunks_exact(w).enumerate() {
-                let row = (rs - r0) as usize + i;
-                let at = (row * size_px + (cs - c0) as usize) * bands;
-                data[at..at + w].copy_from_slice(src);
-            }
-        } else {
-            // Entirely beyond the grid: still check the year, as a read would.
-            let s = &self.inner;
-            self.run(progress, async move { s.time_index(z, year).await })?;
-        }
-        progress.set_done(1);
-        let t = Affine::north_up(
-            g.origin_x + c0 as f64 * 10.0,
-            g.origin_y - r0 as f64 * 10.0,
-            10.0,
-        );
-        Ok(Raster {
-            data,
-            height: size_px,
-            width: size_px,
-            bands,
-            transform: t.to_array(),
-            crs: crs_name(z),
             window,
         })
     }

@@ -162,7 +162,15 @@ impl ZarrStore {
     pub fn region_window(&self, z: u8, bbox: &Bbox) -> Option<RegionWindow> {
         let g = self.zone(z)?.grid;
         let crs = Crs::from_epsg(g.epsg()).ok()?;
-        let [west, south, east, north] = utm_envelope(bbox, &crs);
+        self.utm_window(z, utm_envelope(bbox, &crs))
+    }
+
+    /// The window of zone `z` whose pixel centres lie inside `[west, south, east, north]`
+    /// in the zone's own coordinates (EPSG:326NN metres); `None` when it is empty or the
+    /// zone is not in the store.
+    pub fn utm_window(&self, z: u8, envelope: [f64; 4]) -> Option<RegionWindow> {
+        let g = self.zone(z)?.grid;
+        let [west, south, east, north] = envelope;
         let xc = |i: u64| g.origin_x + (i as f64 + 0.5) * 10.0;
         let ny = |j: u64| -(g.origin_y - (j as f64 + 0.5) * 10.0);
         let x0 = search(g.width, west, false, xc);
