@@ -74,6 +74,17 @@ class NativeStore:
     def model_version(self) -> str: ...
     @property
     def model(self) -> str: ...
+    def zone_info(self) -> list[tuple[int, str, tuple[int, int], _Transform]]: ...
+    def read_window(
+        self,
+        zone: int,
+        row: int,
+        col: int,
+        height: int,
+        width: int,
+        year: int,
+        depth: Optional[int] = None,
+    ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]: ...
     def probe(
         self, lon: float, lat: float, year: int, cross_zone: bool = True, search_px: int = 1
     ) -> tuple[Optional[npt.NDArray[np.float32]], str]: ...

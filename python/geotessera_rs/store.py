@@ -21,6 +21,7 @@ from .registry import Dataset, dataset_for_location, find_dataset, zarr_store_ur
 
 __all__ = [
     "GeoTesseraZarr",
+    "open_zone",
     "DEFAULT_STORE",
     "VALID",
     "WATER",
@@ -119,6 +120,19 @@ class GeoTesseraZarr:
     def zones(self) -> List[int]:
         """UTM zones the store holds."""
         return list(self._native.zones)
+
+    def open_zone(
+        self,
+        *,
+        zone: Optional[int] = None,
+        lon: Optional[float] = None,
+        bbox: Optional[Tuple[float, float, float, float]] = None,
+    ):
+        """One UTM zone as a lazy ``xarray.Dataset`` (needs xarray; chunked for dask when
+        dask is installed); exactly one of ``zone``, ``lon``, ``bbox``."""
+        from .xarray import open_zone
+
+        return open_zone(self, zone=zone, lon=lon, bbox=bbox)
 
     def _check_depth(self, depth: Optional[int]) -> None:
         if depth is not None and depth not in self.depths:
@@ -322,6 +336,18 @@ class GeoTesseraZarr:
                 {"zone": z, "width": w, "height": h, "uncompressed_bytes": b} for z, w, h, b in out
             ]
         return list(out)
+
+
+def open_zone(
+    store_url: Union[str, "os.PathLike[str]", None] = DEFAULT_STORE,
+    *,
+    zone: Optional[int] = None,
+    lon: Optional[float] = None,
+    bbox: Optional[Tuple[float, float, float, float]] = None,
+    **kwargs: Any,
+):
+    """:meth:`GeoTesseraZarr.open_zone` of the store at ``store_url``."""
+    return GeoTesseraZarr(store_url, **kwargs).open_zone(zone=zone, lon=lon, bbox=bbox)
 
 
 def _reopen(store_url, cache_dir, cache_max_size, via_gateway, mirror):

@@ -153,3 +153,30 @@ def test_same_exception_classes(stores, call):
 def test_bad_store_is_valueerror(tmp_path):
     with pytest.raises(ValueError, match="Failed to open zarr store"):
         geotessera_rs.GeoTesseraZarr(tmp_path / "no-store-here")
+
+
+def test_open_zone(stores):
+    pytest.importorskip("xarray")
+    a, b = stores
+    da, db = a.open_zone(zone=31), b.open_zone(zone=31)
+    assert da.embeddings.dims == db.embeddings.dims and da.embeddings.shape == db.embeddings.shape
+    assert da.embeddings.dtype == np.int8 and da.scales.dtype == np.float32
+    for name in ("time", "band", "x", "y"):
+        assert np.array_equal(da[name].values, db[name].values), name
+    for key in ("proj:code", "spatial:transform", "spatial:shape", "spatial:bbox"):
+        assert da.attrs[key] == db.attrs[key], key
+    # A window inside the written area, with a step and a single band.
+    sel = dict(time=0, y=slice(200, 260, 3), x=slice(100, 150))
+    assert np.array_equal(da.embeddings.isel(**sel).values, db.embeddings.isel(**sel).values)
+    assert np.array_equal(
+        da.scales.isel(**sel).values, db.scales.isel(**sel).values, equal_nan=True
+    )
+    one = dict(time=0, band=7, y=300, x=slice(10, 20))
+    assert np.array_equal(da.embeddings.isel(**one).values, db.embeddings.isel(**one).values)
+    assert a.open_zone(lon=1.0).attrs["proj:code"] == "EPSG:32631"
+    with pytest.raises(TypeError):
+        a.open_zone()
+    with pytest.raises(TypeError):
+        a.open_zone(zone=31, lon=1.0)
+    with pytest.raises(KeyError):
+        a.open_zone(zone=5)

@@ -9,7 +9,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
 use pyo3::prelude::*;
 use tessera_api::store::{
     ExportOptions, OpenOptions, PointOptions, Raster, Store, StoreRef, Strip, Strips,
-    VariantDefault,
+    VariantDefault, Window,
 };
 use tessera_api::tiles::Compression;
 
@@ -124,6 +124,47 @@ impl NativeStore {
     #[getter]
     fn model(&self) -> String {
         self.store.model()
+    }
+
+    /// `[(zone, crs, (height, width), transform)]` of every zone group, ascending.
+    #[allow(clippy::type_complexity)]
+    fn zone_info(&self) -> Vec<(u8, String, (u64, u64), Transform)> {
+        self.store
+            .zone_summaries()
+            .into_iter()
+            .map(|z| (z.zone, z.crs, (z.shape[0], z.shape[1]), z.transform))
+            .collect()
+    }
+
+    /// `(int8 (height, width, B), float32 scales (height, width))` of a window of a zone's
+    /// grid for one year (the lazy xarray view reads through this).
+    #[pyo3(signature = (zone, row, col, height, width, year, depth=None))]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn read_window<'py>(
+        &self,
+        py: Python<'py>,
+        zone: u8,
+        row: u64,
+        col: u64,
+        height: u64,
+        width: u64,
+        year: i32,
+        depth: Option<usize>,
+    ) -> PyResult<(Bound<'py, PyArray3<i8>>, Bound<'py, PyArray2<f32>>)> {
+        let w = Window {
+            zone,
+            row,
+            col,
+            height,
+            width,
+        };
+        let s = self.store.clone();
+        let q = run(py, None, move |p| {
+            s.read_window_quantized(w, year, depth, p)
+        })?;
+        let e = Array3::from_shape_vec((q.height, q.width, q.bands), q.emb).map_err(usage)?;
+        let sc = Array2::from_shape_vec((q.height, q.width), q.scales).map_err(usage)?;
+        Ok((e.into_pyarray(py), sc.into_pyarray(py)))
     }
 
     /// `(vector or None, status)` of one point.

@@ -1,0 +1,139 @@
+"""``open_zone``: a UTM zone of a store as a lazy ``xarray.Dataset`` in the reference's
+layout (``embeddings`` int8 ``(time, band, y, x)``, ``scales`` float32 ``(time, y, x)``,
+pixel-centre ``x``/``y``), read through geotessera-rs on access. Needs xarray; chunked for
+dask when dask is installed. Reads release the GIL, so dask threads run in parallel.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["open_zone"]
+
+
+def _zone_for_lon(lon: float) -> int:
+    return int(min(max(np.floor((lon + 180.0) / 6.0) + 1, 1), 60))
+
+
+def _ranges(key: Tuple[Any, ...], shape: Tuple[int, ...]):
+    """Per axis: (range of indices, whether the axis is kept) of a basic key."""
+    out = []
+    for k, n in zip(key, shape, strict=True):
+        if isinstance(k, slice):
+            out.append((range(*k.indices(n)), True))
+        else:
+            i = int(k)
+            out.append((range(i + n if i < 0 else i, (i + n if i < 0 else i) + 1), False))
+    return out
+
+
+def _backend_array():
+    from xarray.backends import BackendArray
+    from xarray.core import indexing
+
+    class ZoneArray(BackendArray):
+        """``embeddings`` (T, B, Y, X) int8 or ``scales`` (T, Y, X) float32 of one zone."""
+
+        def __init__(self, native, zone, years, height, width, bands, kind):
+            self.native, self.zone, self.years, self.kind = native, zone, years, kind
+            if kind == "embeddings":
+                self.shape = (len(years), bands, height, width)
+                self.dtype = np.dtype(np.int8)
+            else:
+                self.shape = (len(years), height, width)
+                self.dtype = np.dtype(np.float32)
+
+        def __getitem__(self, key):
+            return indexing.explicit_indexing_adapter(
+                key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+            )
+
+        def _raw(self, key):
+            axes = _ranges(key, self.shape)
+            t, rows, cols = axes[0][0], axes[-2][0], axes[-1][0]
+            bands = axes[1][0] if self.kind == "embeddings" else None
+            if len(rows) == 0 or len(cols) == 0 or len(t) == 0 or (bands is not None and not bands):
+                full = tuple(len(r) for r, _ in axes)
+                out = np.empty(full, self.dtype)
+            else:
+                blocks = []
+                r0, r1 = min(rows), max(rows) + 1
+                c0, c1 = min(cols), max(cols) + 1
+                ri = np.asarray(rows) - r0
+                ci = np.asarray(cols) - c0
+                for ti in t:
+                    emb, scales = self.native.read_window(
+                        self.zone, r0, c0, r1 - r0, c1 - c0, self.years[ti]
+                    )
+                    if self.kind == "embeddings":
+                        emb = emb.transpose(2, 0, 1)[np.asarray(bands)]
+                        blocks.append(emb[:, ri][:, :, ci])
+                    else:
+                        blocks.append(scales[ri][:, ci])
+                out = np.stack(blocks)
+            drop = tuple(0 if not kept else slice(None) for _, kept in axes)
+            return out[drop]
+
+    return ZoneArray, indexing.LazilyIndexedArray
+
+
+def open_zone(
+    store: Any,
+    *,
+    zone: Optional[int] = None,
+    lon: Optional[float] = None,
+    bbox: Optional[Tuple[float, float, float, float]] = None,
+):
+    """One zone of ``store`` (a :class:`~geotessera_rs.GeoTesseraZarr`) as a lazy Dataset,
+    chosen by exactly one of ``zone``, ``lon`` or ``bbox`` (its centre longitude).
+    ``TypeError`` for zero or several selectors, ``KeyError`` for a zone not in the store."""
+    import xarray as xr
+
+    given = [v is not None for v in (zone, lon, bbox)]
+    if sum(given) != 1:
+        raise TypeError("open_zone takes exactly one of zone=, lon= or bbox=")
+    if lon is not None:
+        zone = _zone_for_lon(float(lon))
+    elif bbox is not None:
+        zone = _zone_for_lon((float(bbox[0]) + float(bbox[2])) / 2.0)
+    assert zone is not None
+    info = {z: (crs, shape, t) for z, crs, shape, t in store._native.zone_info()}
+    if int(zone) not in info:
+        raise KeyError(f"zone {zone} is not in this store; it has zones {sorted(info)}")
+    crs, (height, width), t = info[int(zone)]
+    years = list(store.years)
+    ZoneArray, Lazy = _backend_array()
+    native = store._native
+    emb = ZoneArray(native, int(zone), years, height, width, store.n_bands, "embeddings")
+    scl = ZoneArray(native, int(zone), years, height, width, store.n_bands, "scales")
+    a, _, c, _, e, f = t
+    x = c + a * (np.arange(width) + 0.5)
+    y = f + e * (np.arange(height) + 0.5)
+    ds = xr.Dataset(
+        {
+            "embeddings": xr.Variable(("time", "band", "y", "x"), Lazy(emb)),
+            "scales": xr.Variable(("time", "y", "x"), Lazy(scl)),
+        },
+        coords={
+            "time": np.array(years, dtype=np.int32),
+            "band": np.arange(store.n_bands, dtype=np.int32),
+            "y": y,
+            "x": x,
+        },
+        attrs={
+            "spatial:dimensions": ["y", "x"],
+            "spatial:bbox": [c, f + e * height, c + a * width, f],
+            "spatial:transform_type": "affine",
+            "spatial:transform": [a, t[1], c, t[3], e, f],
+            "spatial:shape": [height, width],
+            "spatial:registration": "pixel",
+            "proj:code": crs,
+        },
+    )
+    try:
+        import dask  # noqa: F401
+    except ImportError:
+        return ds
+    return ds.chunk({"time": 1, "band": -1, "y": 1024, "x": 1024})
