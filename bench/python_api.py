@@ -26,16 +26,18 @@ def best(f, n=3):
 
 import geotessera  # noqa: E402
 import geotessera.registry as R  # noqa: E402
-from geotessera.store import GeoTesseraZarr as RefZarr  # noqa: E402
-
 import geotessera_rs  # noqa: E402
+from geotessera.store import GeoTesseraZarr as RefZarr  # noqa: E402
 
 rows = []
 
 
 def report(name, ours, ref, target):
     rows.append((name, ours, ref))
-    print(f"{name:<46} ours {ours:8.3f} s   reference {ref:8.3f} s   {ref / ours:6.1f}x (target >= {target}x)")
+    print(
+        f"{name:<46} ours {ours:8.3f} s   reference {ref:8.3f} s   "
+        f"{ref / ours:6.1f}x (target >= {target}x)"
+    )
 
 
 # 1. Zarr points, cold: a new store object each run (metadata re-read, nothing cached).
@@ -60,7 +62,8 @@ for lon in (0.15, 0.25):
     gt.download_tile(lon, 51.45, YEAR)
 R.TESSERA_MIRROR_URL = "http://127.0.0.1:1"  # the reference must not reach out
 ref_gt = geotessera.GeoTessera(
-    embeddings_dir=tiles, registry_dir=os.path.join(mirror, "npy", "v1.1-cam"),
+    embeddings_dir=tiles,
+    registry_dir=os.path.join(mirror, "npy", "v1.1-cam"),
     cache_dir=tiles + "-rc",
 )
 big = np.column_stack([rng.uniform(0.11, 0.29, 100_000), rng.uniform(51.41, 51.49, 100_000)])
@@ -78,15 +81,34 @@ report("GeoTessera.fetch_embedding (tile on disk)", ours, ref, 5)
 csv = os.path.join(tiles, "points.csv")
 np.savetxt(csv, big, delimiter=",", header="lon,lat", comments="", fmt="%.7f")
 out = os.path.join(tiles, "out.npy")
-cmd = [cli, "sample", "--mirror", mirror, "--tiles", tiles, "--offline", "--points", csv,
-       "--year", str(YEAR), "-o", out, "-q"]
+cmd = [
+    cli,
+    "sample",
+    "--mirror",
+    mirror,
+    "--tiles",
+    tiles,
+    "--offline",
+    "--points",
+    csv,
+    "--year",
+    str(YEAR),
+    "-o",
+    out,
+    "-q",
+]
 t_cli = best(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL))
 parse = best(lambda: np.loadtxt(csv, delimiter=",", skiprows=1))
 t_py = best(
-    lambda: np.save(out, gt.sample_embeddings_at_points(
-        [tuple(p) for p in np.loadtxt(csv, delimiter=",", skiprows=1)], YEAR, auto_download=False
-    ))
+    lambda: np.save(
+        out,
+        gt.sample_embeddings_at_points(
+            np.loadtxt(csv, delimiter=",", skiprows=1), YEAR, auto_download=False
+        ),
+    )
 )
-print(f"{'sampling 100k points, CSV to NPY':<46} python {t_py:8.3f} s   cli {t_cli:8.3f} s   "
-      f"python/cli {t_py / t_cli:5.2f} (target <= 1.05; CSV parsing in NumPy {parse:.3f} s)")
+print(
+    f"{'sampling 100k points, CSV to NPY':<46} python {t_py:8.3f} s   cli {t_cli:8.3f} s   "
+    f"python/cli {t_py / t_cli:5.2f} (target <= 1.05; CSV parsing in NumPy {parse:.3f} s)"
+)
 print(f"{'the sampling call alone':<46} python {py_sample:8.3f} s")

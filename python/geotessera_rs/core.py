@@ -249,11 +249,11 @@ class GeoTessera:
         FeatureCollection dict, or a GeoDataFrame with a CRS. With ``include_metadata``,
         also per-point dicts ``tile_lon, tile_lat, pixel_row, pixel_col, crs`` (None for a
         point whose tile is not in the registry)."""
-        from .inputs import parse_points
+        from .inputs import points_array
 
         if errors not in ("raise", "coerce"):
             raise ValueError("errors must be 'raise' or 'coerce'")
-        pts = np.asarray(parse_points(points), dtype=np.float64).reshape(-1, 2)
+        pts = points_array(points)
         if len(pts) == 0:
             empty = np.empty((0, 128), dtype=np.float32)
             return (empty, []) if include_metadata else empty

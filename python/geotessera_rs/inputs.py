@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, List, Tuple
 
-__all__ = ["parse_points", "parse_bbox"]
+import numpy as np
+
+__all__ = ["parse_points", "parse_bbox", "points_array"]
 
 
 def _check(lon: float, lat: float, i: int) -> Tuple[float, float]:
@@ -53,6 +55,29 @@ def parse_points(points: Any) -> List[Tuple[float, float]]:
             "points must be (lon, lat) pairs, a GeoJSON FeatureCollection or a GeoDataFrame"
         ) from e
     return out
+
+
+def points_array(points: Any) -> np.ndarray:
+    """:func:`parse_points` as an ``(N, 2)`` float64 array; arrays and sequences of pairs
+    are checked without a Python loop."""
+    if not isinstance(points, (dict, str, bytes)) and not hasattr(points, "geometry"):
+        try:
+            arr = np.asarray(points, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is not None and arr.ndim == 2 and arr.shape[1] == 2:
+            bad = ~(
+                np.isfinite(arr).all(axis=1)
+                & (np.abs(arr[:, 0]) <= 180)
+                & (np.abs(arr[:, 1]) <= 90)
+            )
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                _check(float(arr[i, 0]), float(arr[i, 1]), i)
+            return np.ascontiguousarray(arr)
+        if arr is not None and arr.size == 0:
+            return np.empty((0, 2), np.float64)
+    return np.asarray(parse_points(points), dtype=np.float64).reshape(-1, 2)
 
 
 def parse_bbox(value: Any) -> Tuple[float, float, float, float]:

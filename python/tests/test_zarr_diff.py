@@ -180,3 +180,20 @@ def test_open_zone(stores):
         a.open_zone(zone=31, lon=1.0)
     with pytest.raises(KeyError):
         a.open_zone(zone=5)
+
+
+def test_read_patch_across_zones(stores):
+    # 0.12 E is 8 km from the zone 30/31 edge: a 2,000-pixel patch reaches into zone 30
+    # (not in the store), so both merge onto a transverse Mercator grid centred on the point.
+    a, b = stores
+    p1, t1, c1 = a.read_patch(0.12, 51.45, YEAR, 2000)
+    p2, t2, c2 = b.read_patch(0.12, 51.45, YEAR, 2000)
+    assert p1.shape == p2.shape == (2000, 2000, 128)
+    assert t1.almost_equals(t2, precision=1e-6)
+    import pyproj
+
+    assert pyproj.CRS.from_user_input(c1) == pyproj.CRS.from_user_input(c2)
+    same = np.isnan(p1) == np.isnan(p2)
+    assert same.mean() > 0.999, same.mean()
+    both = ~np.isnan(p1) & ~np.isnan(p2)
+    assert (p1[both] == p2[both]).mean() > 0.999
