@@ -178,6 +178,7 @@ class NativeTiles:
         refresh: bool = False,
         callback: _Callback = None,
     ) -> tuple[npt.NDArray[np.float32], int, _Transform]: ...
+    def tiles_present(self, dir: _Path, tiles: list[tuple[int, float, float]]) -> list[bool]: ...
     def ensure_tiles(
         self,
         dir: _Path,

@@ -23,13 +23,9 @@ from .crs import CRS
 from .errors import NoDataError, TileNotFoundError, UnwritableDestination, UsageError
 from .quant import dequantize_embedding
 from .registry import (
-    EMBEDDINGS_DIR_NAME,
-    LANDMASKS_DIR_NAME,
     Registry,
     tile_from_world,
-    tile_to_embedding_paths,
     tile_to_grid_name,
-    tile_to_landmask_filename,
 )
 
 __all__ = ["GeoTessera", "Registry", "dequantize_embedding"]
@@ -222,16 +218,13 @@ class GeoTessera:
 
     def check_tiles_present(self, points: Any, year: int = 2024) -> Dict[str, bool]:
         """``{grid_name: present}`` for the tiles holding ``points``."""
-        base = self.embeddings_dir
-        out: Dict[str, bool] = {}
-        for lon, lat in self._points_by_tile(points):
-            emb, scales = tile_to_embedding_paths(lon, lat, year)
-            lm = base / LANDMASKS_DIR_NAME / tile_to_landmask_filename(lon, lat)
-            out[tile_to_grid_name(lon, lat)] = all(
-                p.is_file()
-                for p in (base / EMBEDDINGS_DIR_NAME / emb, base / EMBEDDINGS_DIR_NAME / scales, lm)
-            )
-        return out
+        tiles = list(self._points_by_tile(points))
+        present = self.registry._native.tiles_present(
+            os.fspath(self.embeddings_dir), [(int(year), lon, lat) for lon, lat in tiles]
+        )
+        return {
+            tile_to_grid_name(lon, lat): p for (lon, lat), p in zip(tiles, present, strict=True)
+        }
 
     def sample_embeddings_at_points(
         self,

@@ -212,6 +212,20 @@ impl NativeTiles {
         Ok((a.into_pyarray(py), t.epsg, t.transform))
     }
 
+    /// Whether each `(year, lon, lat)` has its three files in `dir`.
+    fn tiles_present(&self, dir: PathBuf, tiles: Vec<(i32, f64, f64)>) -> PyResult<Vec<bool>> {
+        tiles
+            .iter()
+            .map(|&(y, lon, lat)| {
+                Ok(tessera_api::tiles::tile_present(
+                    &dir,
+                    y,
+                    tile_of(lon, lat)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Makes the NPY triple of each `(year, lon, lat)` present in `dir`; returns the
     /// tile-years complete afterwards and the failures as messages.
     #[pyo3(signature = (dir, tiles, refresh=false, callback=None))]
