@@ -178,12 +178,6 @@ def test_ctrl_c_stops_within_a_second_and_a_rerun_completes(kind, slow_server, s
         assert len(final_files(out, "*.tif")) == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a child forked right after a call can inherit a lock of the runtime's worker "
-    "threads held mid-park (parking_lot's global table) and hang: about 1 in 3 runs here. "
-    "Needs the runtime quiesced before fork (a before-fork hook in the library face).",
-)
 def test_forked_child_gets_a_working_runtime(store_url, tmp_path):
     code = textwrap.dedent(
         f"""
