@@ -328,6 +328,43 @@ impl EmbeddingTile {
         Ok(())
     }
 
+    /// Dequantises every band of rows `r0..r0 + out.len() / (width * bands)` into `out`
+    /// (pixel-interleaved), which callers fill in parallel, one slice of rows each.
+    pub fn rows_into(&self, r0: usize, out: &mut [f32]) -> Result<()> {
+        let (w, b) = (self.georef.width, self.bands());
+        if w == 0 || b == 0 || !out.len().is_multiple_of(w * b) {
+            return Err(ClientError::Format(format!(
+                "{}: a row buffer of {} values is not whole rows of {w} x {b}",
+                self.tile.name(),
+                out.len()
+            )));
+        }
+        let n = out.len() / (w * b);
+        if r0 + n > self.georef.height {
+            return Err(ClientError::Format(format!(
+                "{}: rows {r0}..{} are past the tile's {} rows",
+                self.tile.name(),
+                r0 + n,
+                self.georef.height
+            )));
+        }
+        let q = self
+            .emb
+            .as_slice::<i8>()
+            .map_err(|e| ClientError::Format(e.to_string()))?;
+        let s = self
+            .scales
+            .as_slice::<f32>()
+            .map_err(|e| ClientError::Format(e.to_string()))?;
+        let (p0, p1) = (r0 * w, (r0 + n) * w);
+        if self.per_band_scales {
+            tessera_core::quant::dequantise_per_value(&q[p0 * b..p1 * b], &s[p0 * b..p1 * b], out);
+        } else {
+            dequantise(&q[p0 * b..p1 * b], &s[p0..p1], b, out);
+        }
+        Ok(())
+    }
+
     /// Dequantises rows `r0..r0 + n`, keeping `bands` (all when `None`), pixel-interleaved.
     pub fn rows(
         &self,

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rayon::prelude::*;
+
+/// Rows of a tile dequantised by one parallel task.
+const ROWS_PER_TASK: usize = 32;
 use tessera_client::download::{DownloadOptions, DownloadProgress, DownloadReport, download_all};
 use tessera_client::export::{GeoTiffExport, check_dataset_dir, export_tile_with, geotiff_path};
 use tessera_client::local::{EmbeddingTile, npy_paths};
@@ -234,8 +237,15 @@ impl TileDataset {
     pub fn read_tile(&self, dir: &Path, year: i32, tile: TileId) -> Result<TileArray> {
         let (ep, sp, lp) = npy_paths(dir, year, tile);
         let t = EmbeddingTile::open(tile, year, &ep, &sp, Some(&lp))?;
-        let mut data = Vec::new();
-        t.rows(0, t.georef.height, None, &mut data)?;
+        // A zeroed allocation costs nothing until written (fresh pages), and the rows are
+        // dequantised in parallel: reading a tile is bound by writing its float32 copy.
+        let row_len = t.georef.width * t.bands();
+        let mut data = vec![0f32; t.georef.height * row_len];
+        if row_len > 0 {
+            data.par_chunks_mut(ROWS_PER_TASK * row_len)
+                .enumerate()
+                .try_for_each(|(i, chunk)| t.rows_into(i * ROWS_PER_TASK, chunk))?;
+        }
         Ok(TileArray {
             tile,
             year,
