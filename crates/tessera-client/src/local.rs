@@ -374,6 +374,10 @@ impl EmbeddingTile {
         out: &mut Vec<f32>,
     ) -> Result<()> {
         let (w, b) = (self.georef.width, self.bands());
+        let Some(sel) = bands else {
+            out.resize(n * w * b, 0.0);
+            return self.rows_into(r0, out);
+        };
         let q = self
             .emb
             .as_slice::<i8>()
@@ -382,35 +386,17 @@ impl EmbeddingTile {
             .scales
             .as_slice::<f32>()
             .map_err(|e| ClientError::Format(e.to_string()))?;
-        let px = n * w;
-        let (p0, p1) = (r0 * w, (r0 + n) * w);
-        match bands {
-            None => {
-                out.resize(px * b, 0.0);
-                if self.per_band_scales {
-                    tessera_core::quant::dequantise_per_value(
-                        &q[p0 * b..p1 * b],
-                        &s[p0 * b..p1 * b],
-                        out,
-                    );
-                } else {
-                    dequantise(&q[p0 * b..p1 * b], &s[p0..p1], b, out);
+        let (px, p0) = (n * w, r0 * w);
+        out.resize(px * sel.len(), 0.0);
+        for (k, o) in out.chunks_exact_mut(sel.len()).enumerate() {
+            let i = p0 + k;
+            let qp = &q[i * b..(i + 1) * b];
+            if self.per_band_scales {
+                for (v, &bi) in o.iter_mut().zip(sel) {
+                    *v = f32::from(qp[bi]) * tessera_core::quant::effective_scale(s[i * b + bi]);
                 }
-            }
-            Some(sel) => {
-                out.resize(px * sel.len(), 0.0);
-                for (k, o) in out.chunks_exact_mut(sel.len()).enumerate() {
-                    let i = p0 + k;
-                    let qp = &q[i * b..(i + 1) * b];
-                    if self.per_band_scales {
-                        for (v, &bi) in o.iter_mut().zip(sel) {
-                            *v = f32::from(qp[bi])
-                                * tessera_core::quant::effective_scale(s[i * b + bi]);
-                        }
-                    } else {
-                        tessera_core::quant::dequantise_bands(qp, s[i], sel, o);
-                    }
-                }
+            } else {
+                tessera_core::quant::dequantise_bands(qp, s[i], sel, o);
             }
         }
         Ok(())
