@@ -289,13 +289,7 @@ impl TileDataset {
         Ok(self
             .tiles_in_bounds(bounds, year)?
             .iter()
-            .map(|e| {
-                (
-                    e.year,
-                    f64::from(e.tile.lon_i()) / 100.0,
-                    f64::from(e.tile.lat_i()) / 100.0,
-                )
-            })
+            .map(year_lon_lat)
             .collect())
     }
 
@@ -331,17 +325,7 @@ impl TileDataset {
 
     /// `(year, lon, lat)` of every tile-year, in manifest order.
     pub fn available_embeddings(&self) -> Result<Vec<(i32, f64, f64)>> {
-        Ok(self
-            .rows()?
-            .iter()
-            .map(|e| {
-                (
-                    e.year,
-                    f64::from(e.tile.lon_i()) / 100.0,
-                    f64::from(e.tile.lat_i()) / 100.0,
-                )
-            })
-            .collect())
+        Ok(self.rows()?.iter().map(year_lon_lat).collect())
     }
 
     /// `(lon, lat)` of every landmask (the embedding tiles when no landmask registry was
@@ -532,4 +516,14 @@ pub fn remove_empty(created: &[PathBuf]) {
     for d in created {
         let _ = std::fs::remove_dir(d);
     }
+}
+
+/// A manifest row as the reference lists it: `(year, lon, lat)` of the tile centre
+/// (`lon_i / 100`).
+fn year_lon_lat(e: &ManifestEntry) -> (i32, f64, f64) {
+    (
+        e.year,
+        f64::from(e.tile.lon_i()) / 100.0,
+        f64::from(e.tile.lat_i()) / 100.0,
+    )
 }
