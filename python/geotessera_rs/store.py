@@ -350,5 +350,16 @@ def open_zone(
     return GeoTesseraZarr(store_url, **kwargs).open_zone(zone=zone, lon=lon, bbox=bbox)
 
 
+def _utm_envelope(
+    bbox: Tuple[float, float, float, float], crs: str
+) -> Tuple[float, float, float, float]:
+    """The extent in ``crs`` enclosing a lon/lat bbox, curved edges included (the edges
+    are densified, as northing extremes can fall between the corners). Needs pyproj."""
+    from pyproj import Transformer
+
+    t = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    return t.transform_bounds(*bbox, densify_pts=21)
+
+
 def _reopen(store_url, cache_dir, cache_max_size, via_gateway, mirror):
     return GeoTesseraZarr(store_url, cache_dir, cache_max_size, via_gateway, mirror=mirror)

@@ -2,6 +2,9 @@
 layout (``embeddings`` int8 ``(time, band, y, x)``, ``scales`` float32 ``(time, y, x)``,
 pixel-centre ``x``/``y``), read through geotessera-rs on access. Needs xarray; chunked for
 dask when dask is installed. Reads release the GIL, so dask threads run in parallel.
+
+Importing this module (and calling :func:`open_zone`) registers the ``.tessera`` accessor
+(:class:`geotessera_rs.accessor.TesseraAccessor`) unless ``Dataset.tessera`` is taken.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["open_zone"]
+from .accessor import TesseraAccessor, register
+
+__all__ = ["open_zone", "TesseraAccessor"]
+
+register()
 
 
 def _zone_for_lon(lon: float) -> int:
@@ -91,6 +98,7 @@ def open_zone(
     ``TypeError`` for zero or several selectors, ``KeyError`` for a zone not in the store."""
     import xarray as xr
 
+    register()
     given = [v is not None for v in (zone, lon, bbox)]
     if sum(given) != 1:
         raise TypeError("open_zone takes exactly one of zone=, lon= or bbox=")
