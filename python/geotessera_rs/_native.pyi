@@ -104,7 +104,13 @@ class NativeStore:
         self, bbox_: _BBox, year: int, depth: Optional[int] = None
     ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32], _Transform, str]: ...
     def read_patch(
-        self, lon: float, lat: float, year: int, size_px: int, depth: Optional[int] = None
+        self,
+        lon: float,
+        lat: float,
+        year: int,
+        size_px: int,
+        depth: Optional[int] = None,
+        dst_crs: Optional[str] = None,
     ) -> tuple[npt.NDArray[np.float32], _Transform, str]: ...
     def strips(
         self, bbox_: _BBox, year: int, depth: Optional[int] = None, strip_rows: int = 512

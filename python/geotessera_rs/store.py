@@ -39,6 +39,26 @@ SEAM_SEARCH_PX = 1
 SEAM_DEGREES = 0.1
 
 
+def _crs_text(crs: Any) -> str:
+    """A CRS the caller gave (EPSG string or code, PROJ string, WKT, or an object with
+    ``to_epsg``/``to_wkt`` such as ours, rasterio's or pyproj's) as text for the native
+    reader."""
+    if isinstance(crs, bool):
+        raise ValueError(f"dst_crs must be a CRS, got {crs!r}")
+    if isinstance(crs, int):
+        return f"EPSG:{crs}"
+    if isinstance(crs, str):
+        return crs
+    to_epsg = getattr(crs, "to_epsg", None)
+    code = to_epsg() if callable(to_epsg) else None
+    if code:
+        return f"EPSG:{int(code)}"
+    to_wkt = getattr(crs, "to_wkt", None)
+    if callable(to_wkt):
+        return str(to_wkt())
+    raise ValueError(f"dst_crs must be a CRS (EPSG code, PROJ string or WKT), got {crs!r}")
+
+
 class GeoTesseraZarr:
     """Read embeddings from a TESSERA Zarr store, routing queries to UTM zones.
 
@@ -283,24 +303,31 @@ class GeoTesseraZarr:
         dst_crs: Optional[str] = None,
         resampling: str = "nearest",
         progress: bool = False,
-    ) -> Tuple[np.ndarray, Affine, str]:
+    ) -> Tuple[np.ndarray, Affine, Any]:
         """``(patch (size_px, size_px, B) float32, transform, crs)`` centred on a point
-        (at ``[size_px // 2, size_px // 2]``), sliced from its zone's native grid."""
-        del progress, resampling
+        (at ``[size_px // 2, size_px // 2]``). Within one zone it is sliced from the
+        zone's native grid (crs ``"EPSG:326NN"``); across zones, or onto ``dst_crs`` (a UTM
+        zone, Web Mercator or a transverse Mercator on WGS84, as an EPSG string or code,
+        PROJ string, WKT or a CRS object), pixels are relocated whole (nearest) onto 10 m
+        pixels of one grid, each from the zone owning its longitude; the crs returned is
+        ``dst_crs`` as given, or the patch's WKT."""
+        del progress
         from numbers import Integral
 
         if not isinstance(size_px, Integral) or isinstance(size_px, bool) or size_px <= 0:
             raise ValueError(f"size_px must be positive, got {size_px}")
-        if dst_crs is not None:
-            raise NotImplementedError(
-                "read_patch(dst_crs=...) is not supported yet; omit dst_crs for the native grid"
+        if resampling != "nearest":
+            raise ValueError(
+                f"resampling={resampling!r} is not supported: read_patch relocates whole "
+                "pixels ('nearest'), which leaves embedding vectors unblended"
             )
+        dst = None if dst_crs is None else _crs_text(dst_crs)
         self._check_depth(depth)
         self._check_year(year)
         arr, t, crs = self._native.read_patch(
-            float(lon), float(lat), int(year), int(size_px), depth
+            float(lon), float(lat), int(year), int(size_px), depth, dst
         )
-        return arr, affine(t), crs
+        return arr, affine(t), (crs if dst_crs is None else dst_crs)
 
     def export_geotiffs(
         self,

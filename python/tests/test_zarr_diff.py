@@ -197,3 +197,41 @@ def test_read_patch_across_zones(stores):
     assert same.mean() > 0.999, same.mean()
     both = ~np.isnan(p1) & ~np.isnan(p2)
     assert (p1[both] == p2[both]).mean() > 0.999
+
+
+@pytest.mark.parametrize("dst", ["EPSG:32631", "EPSG:3857", "EPSG:32630", "pyproj-tm"])
+def test_read_patch_onto_dst_crs(stores, dst):
+    # dst_crs forces the merge path, even within one zone: whole pixels relocated onto
+    # 10 m pixels of the named grid, the point on the centre pixel; crs returned as given.
+    pyproj = pytest.importorskip("pyproj")
+    a, b = stores
+    if dst == "pyproj-tm":
+        dst = pyproj.CRS.from_proj4(
+            "+proj=tmerc +lat_0=0 +lon_0=0.2 +k=0.9996 +x_0=500000 +y_0=0 +ellps=WGS84 +units=m"
+        )
+    p1, t1, c1 = a.read_patch(0.2, 51.45, YEAR, 300, dst_crs=dst)
+    p2, t2, c2 = b.read_patch(0.2, 51.45, YEAR, 300, dst_crs=dst)
+    assert c1 is dst and c2 is dst
+    assert p1.shape == p2.shape == (300, 300, 128)
+    assert t1.almost_equals(t2, precision=1e-6)
+    same = np.isnan(p1) == np.isnan(p2)
+    assert same.mean() > 0.999, same.mean()
+    both = ~np.isnan(p1) & ~np.isnan(p2)
+    # We relocate by the exact projection; GDAL's warper interpolates it along each row
+    # (its approximate transformer, 0.125 px), so a pixel centre within that distance of a
+    # source pixel edge may take the neighbour: about 0.6% of pixels onto Web Mercator.
+    agree = 0.99 if str(dst) == "EPSG:3857" else 0.999
+    assert both.any() and (p1[both] == p2[both]).mean() > agree
+
+
+def test_read_patch_dst_crs_mistakes(stores):
+    a, b = stores
+    for bad in ("EPSG:4326", "+proj=longlat +datum=WGS84"):
+        with pytest.raises(ValueError):
+            b.read_patch(0.2, 51.45, YEAR, 16, dst_crs=bad)
+        with pytest.raises(ValueError, match="projected CRS with metre units"):
+            a.read_patch(0.2, 51.45, YEAR, 16, dst_crs=bad)
+    with pytest.raises(ValueError, match="EPSG:3857"):
+        a.read_patch(0.2, 51.45, YEAR, 16, dst_crs="+proj=lcc +lat_1=40 +lat_2=50")
+    with pytest.raises(ValueError, match="nearest"):
+        a.read_patch(0.2, 51.45, YEAR, 16, dst_crs="EPSG:32631", resampling="bilinear")

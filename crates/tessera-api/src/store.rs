@@ -31,7 +31,7 @@ use crate::{Context, Progress};
 
 pub use export::{ExportOptions, ExportReport, ZoneFile, ZonePlan, check_output_dir};
 pub use info::{ArraySummary, ScalesSummary, ZoneSummary};
-pub use patch::MAX_PATCH_PX;
+pub use patch::{MAX_PATCH_PX, PatchCrs};
 pub use points::Samples;
 pub use region::{QuantizedRaster, Raster, Strip, Strips, Window};
 pub use tessera_client::zarr::points::SampleOptions as PointOptions;

@@ -267,7 +267,8 @@ impl NativeStore {
     }
 
     /// A patch of exactly `size_px x size_px` around a point.
-    #[pyo3(signature = (lon, lat, year, size_px, depth=None))]
+    #[pyo3(signature = (lon, lat, year, size_px, depth=None, dst_crs=None))]
+    #[allow(clippy::too_many_arguments)]
     fn read_patch<'py>(
         &self,
         py: Python<'py>,
@@ -276,10 +277,16 @@ impl NativeStore {
         year: i32,
         size_px: usize,
         depth: Option<usize>,
+        dst_crs: Option<String>,
     ) -> PyResult<PyRaster<'py>> {
+        let dst = dst_crs
+            .as_deref()
+            .map(tessera_api::store::PatchCrs::parse)
+            .transpose()
+            .map_err(to_py)?;
         let s = self.store.clone();
         let r = run(py, None, move |p| {
-            s.read_patch(lon, lat, year, size_px, depth, p)
+            s.read_patch_in(lon, lat, year, size_px, depth, dst.as_ref(), p)
         })?;
         raster(py, r)
     }

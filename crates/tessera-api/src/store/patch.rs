@@ -53,6 +53,163 @@ fn patch_wkt(lon: f64, lat: f64) -> String {
     )
 }
 
+/// The projected grid a patch is laid on when the caller names one (`dst_crs`): any
+/// UTM zone or Web Mercator by EPSG code, or a transverse Mercator on WGS84 (a PROJ
+/// string or WKT, such as the CRS of an earlier merged patch).
+#[derive(Debug, Clone)]
+pub struct PatchCrs {
+    kind: Target,
+    /// The CRS as the caller wrote it, returned with the patch.
+    pub text: String,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Crs(Crs),
+    Tm(TransverseMercator),
+}
+
+impl Target {
+    fn forward(&self, lon: f64, lat: f64) -> (f64, f64) {
+        match self {
+            Target::Crs(c) => c.forward(lon, lat),
+            Target::Tm(t) => t.forward(lon, lat),
+        }
+    }
+    fn inverse(&self, x: f64, y: f64) -> (f64, f64) {
+        match self {
+            Target::Crs(c) => c.inverse(x, y),
+            Target::Tm(t) => t.inverse(x, y),
+        }
+    }
+}
+
+fn not_metric(s: &str) -> ClientError {
+    ClientError::Usage(format!(
+        "dst_crs must be a projected CRS with metre units, got {s:?}"
+    ))
+}
+
+fn unsupported(s: &str) -> ClientError {
+    ClientError::Usage(format!(
+        "dst_crs {s:?} is not supported: give a UTM zone (EPSG:326NN or EPSG:327NN), Web \
+         Mercator (EPSG:3857) or a transverse Mercator on WGS84 (PROJ string or WKT)"
+    ))
+}
+
+/// The numeric value of WKT `PARAMETER["<one of names>", value` (case-insensitive).
+fn wkt_param(wkt: &str, names: &[&str]) -> Option<f64> {
+    let low = wkt.to_ascii_lowercase();
+    names.iter().find_map(|n| {
+        let key = format!("parameter[\"{}\",", n.to_ascii_lowercase());
+        let at = low.find(&key)? + key.len();
+        let rest = &wkt[at..];
+        let end = rest.find([',', ']'])?;
+        rest[..end].trim().parse().ok()
+    })
+}
+
+impl PatchCrs {
+    /// Parses `EPSG:NNNN`, a PROJ string (`+proj=utm`, `+proj=tmerc`) or a WKT transverse
+    /// Mercator. Geographic or non-metre CRSs and other projections are the caller's
+    /// mistake (`Usage`), with what is supported.
+    pub fn parse(s: &str) -> Result<PatchCrs> {
+        let t = s.trim();
+        let low = t.to_ascii_lowercase();
+        let kind = if let Some(code) = low.strip_prefix("epsg:") {
+            let code: u32 = code.trim().parse().map_err(|_| unsupported(s))?;
+            match Crs::from_epsg(code) {
+                Ok(Crs::Wgs84) => return Err(not_metric(s)),
+                Ok(c) => Target::Crs(c),
+                Err(_) if code == 4326 || (4000..5000).contains(&code) => {
+                    return Err(not_metric(s));
+                }
+                Err(_) => return Err(unsupported(s)),
+            }
+        } else if low.starts_with('+') || low.contains("+proj=") {
+            let kv: std::collections::HashMap<&str, &str> = low
+                .split_whitespace()
+                .map(|w| {
+                    let w = w.trim_start_matches('+');
+                    w.split_once('=').unwrap_or((w, ""))
+                })
+                .collect();
+            let num = |k: &str, d: f64| -> Result<f64> {
+                kv.get(k)
+                    .map_or(Ok(d), |v| v.parse().map_err(|_| unsupported(s)))
+            };
+            if let Some(u) = kv.get("units")
+                && *u != "m"
+            {
+                return Err(not_metric(s));
+            }
+            for (k, ok) in [("ellps", "wgs84"), ("datum", "wgs84")] {
+                if kv.get(k).is_some_and(|v| *v != ok) {
+                    return Err(unsupported(s));
+                }
+            }
+            match kv.get("proj").copied() {
+                Some("longlat") | Some("latlong") | Some("lonlat") | Some("latlon") => {
+                    return Err(not_metric(s));
+                }
+                Some("utm") => {
+                    let zone = num("zone", f64::NAN)?;
+                    if !(1.0..=60.0).contains(&zone) || zone.fract() != 0.0 {
+                        return Err(unsupported(s));
+                    }
+                    let south = kv.contains_key("south");
+                    Target::Tm(TransverseMercator::utm(
+                        zone as u8,
+                        if south { 10_000_000.0 } else { 0.0 },
+                    ))
+                }
+                Some("tmerc") => {
+                    if num("lat_0", 0.0)? != 0.0 {
+                        return Err(unsupported(s));
+                    }
+                    Target::Tm(TransverseMercator {
+                        lon0: num("lon_0", 0.0)?,
+                        k0: num("k_0", num("k", 1.0)?)?,
+                        false_easting: num("x_0", 0.0)?,
+                        false_northing: num("y_0", 0.0)?,
+                    })
+                }
+                Some("merc")
+                    if kv.get("a") == Some(&"6378137") && kv.get("b") == Some(&"6378137") =>
+                {
+                    Target::Crs(Crs::WebMercator)
+                }
+                _ => return Err(unsupported(s)),
+            }
+        } else if low.starts_with("projcrs[") || low.starts_with("projcs[") {
+            if !low.contains("transverse mercator") && !low.contains("transverse_mercator") {
+                return Err(unsupported(s));
+            }
+            if !low.contains("6378137") || !low.contains("298.257223563") {
+                return Err(unsupported(s));
+            }
+            let p = |n: &[&str], d: f64| wkt_param(t, n).unwrap_or(d);
+            if p(&["Latitude of natural origin", "latitude_of_origin"], 0.0) != 0.0 {
+                return Err(unsupported(s));
+            }
+            Target::Tm(TransverseMercator {
+                lon0: p(&["Longitude of natural origin", "central_meridian"], 0.0),
+                k0: p(&["Scale factor at natural origin", "scale_factor"], 1.0),
+                false_easting: p(&["False easting", "false_easting"], 0.0),
+                false_northing: p(&["False northing", "false_northing"], 0.0),
+            })
+        } else if low.starts_with("geogcs[") || low.starts_with("geogcrs[") {
+            return Err(not_metric(s));
+        } else {
+            return Err(unsupported(s));
+        };
+        Ok(PatchCrs {
+            kind,
+            text: s.to_string(),
+        })
+    }
+}
+
 impl Store {
     /// Exactly `size_px x size_px` pixels around (lon, lat) with the point at
     /// `[size_px / 2, size_px / 2]`, NaN where the store holds nothing. Within one zone
@@ -65,6 +222,23 @@ impl Store {
         year: i32,
         size_px: usize,
         depth: Option<usize>,
+        progress: &Progress,
+    ) -> Result<Raster> {
+        self.read_patch_in(lon, lat, year, size_px, depth, None, progress)
+    }
+
+    /// [`Store::read_patch`] laid on `dst` when given: the merge path, even within one
+    /// zone, onto a grid of 10 m pixels in `dst` with the point on the centre of pixel
+    /// `[size_px / 2, size_px / 2]`; the patch's CRS is `dst` as the caller wrote it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_patch_in(
+        &self,
+        lon: f64,
+        lat: f64,
+        year: i32,
+        size_px: usize,
+        depth: Option<usize>,
+        dst: Option<&PatchCrs>,
         progress: &Progress,
     ) -> Result<Raster> {
         if size_px == 0 || size_px > MAX_PATCH_PX {
@@ -98,10 +272,27 @@ impl Store {
         }
         let zones = zones_spanned(&corners, lon);
         progress.start_phase("reading", zones.len() as u64);
-        let r = if zones.len() == 1 {
-            self.native_patch(z, ce, cn, year, size_px, bands, depth, progress)
-        } else {
-            self.merged_patch(&zones, lon, lat, year, size_px, bands, depth, progress)
+        let r = match dst {
+            None if zones.len() == 1 => {
+                self.native_patch(z, ce, cn, year, size_px, bands, depth, progress)
+            }
+            None => {
+                let target = PatchCrs {
+                    kind: Target::Tm(TransverseMercator {
+                        lon0: lon0(lon),
+                        k0: 0.9996,
+                        false_easting: 500_000.0,
+                        false_northing: if lat >= 0.0 { 0.0 } else { 10_000_000.0 },
+                    }),
+                    text: patch_wkt(lon, lat),
+                };
+                self.merged_patch(
+                    &zones, &target, lon, lat, year, size_px, bands, depth, progress,
+                )
+            }
+            Some(target) => self.merged_patch(
+                &zones, target, lon, lat, year, size_px, bands, depth, progress,
+            ),
         }?;
         let covered = (0..size_px * size_px)
             .filter(|&i| {
@@ -184,6 +375,7 @@ impl Store {
     fn merged_patch(
         &self,
         zones: &[u8],
+        target: &PatchCrs,
         lon: f64,
         lat: f64,
         year: i32,
@@ -192,12 +384,7 @@ impl Store {
         depth: Option<usize>,
         progress: &Progress,
     ) -> Result<Raster> {
-        let tm = TransverseMercator {
-            lon0: lon0(lon),
-            k0: 0.9996,
-            false_easting: 500_000.0,
-            false_northing: if lat >= 0.0 { 0.0 } else { 10_000_000.0 },
-        };
+        let tm = &target.kind;
         let n = size_px;
         let (ce, cn) = tm.forward(lon, lat);
         let ox = ce - ((n / 2) as f64 + 0.5) * 10.0;
@@ -307,7 +494,7 @@ impl Store {
             width: n,
             bands,
             transform: [10.0, 0.0, ox, 0.0, -10.0, oy],
-            crs: patch_wkt(lon, lat),
+            crs: target.text.clone(),
             window: Window {
                 zone: utm_zone(lon),
                 row: 0,
@@ -328,6 +515,59 @@ mod tests {
         assert_eq!(zones_spanned(&[-0.01, 0.01], 0.0), vec![30, 31]);
         assert_eq!(zones_spanned(&[179.99, -179.99], 179.99), vec![60, 1]);
         assert_eq!(zones_spanned(&[3.0, 3.1], 3.0), vec![31]);
+    }
+
+    #[test]
+    fn dst_crs_names_utm_web_mercator_and_transverse_mercators() {
+        let fwd = |s: &str| PatchCrs::parse(s).unwrap().kind.forward(3.3, 51.2);
+        let utm = fwd("EPSG:32631");
+        assert_eq!(
+            fwd("+proj=utm +zone=31 +datum=WGS84 +units=m +no_defs"),
+            utm
+        );
+        assert_eq!(
+            fwd("+proj=tmerc +lat_0=0 +lon_0=3 +k=0.9996 +x_0=500000 +y_0=0 +ellps=WGS84"),
+            utm
+        );
+        // The CRS of an earlier merged patch reads back as the same projection.
+        let w = patch_wkt(3.3, 51.2);
+        let back = PatchCrs::parse(&w).unwrap();
+        assert_eq!(back.text, w);
+        let (x, y) = back.kind.forward(3.3, 51.2);
+        assert!((x - 500_000.0).abs() < 1e-6 && y > 5.6e6, "{x} {y}");
+        let (x, _) = fwd("epsg:3857");
+        assert!((x - 367_354.8).abs() < 1.0, "{x}");
+        let (lon, lat) = PatchCrs::parse("EPSG:3857").unwrap().kind.inverse(x, 0.0);
+        assert!((lon - 3.3).abs() < 1e-9 && lat.abs() < 1e-9);
+    }
+
+    #[test]
+    fn dst_crs_in_degrees_or_other_projections_is_refused_with_what_works() {
+        for s in [
+            "EPSG:4326",
+            "+proj=longlat +datum=WGS84",
+            "GEOGCRS[\"WGS 84\"]",
+            "+proj=tmerc +units=us-ft",
+        ] {
+            let e = PatchCrs::parse(s).unwrap_err();
+            assert!(
+                e.is_usage() && e.to_string().contains("projected CRS with metre units"),
+                "{s}: {e}"
+            );
+        }
+        for s in [
+            "EPSG:27700",
+            "+proj=lcc +lat_1=40",
+            "EPSG:x",
+            "nonsense",
+            "+proj=utm +zone=61",
+        ] {
+            let e = PatchCrs::parse(s).unwrap_err();
+            assert!(
+                e.is_usage() && e.to_string().contains("EPSG:3857"),
+                "{s}: {e}"
+            );
+        }
     }
 
     #[test]
