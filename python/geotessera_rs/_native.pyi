@@ -8,6 +8,8 @@ import numpy.typing as npt
 
 __version__: str
 __all__ = [
+    "NativeGeoTiffTile",
+    "NativeNpyTile",
     "NativeStore",
     "NativeStrips",
     "NativeTiles",
@@ -18,8 +20,11 @@ __all__ = [
     "datasets",
     "dequantize",
     "parse_version",
+    "raster_georeference",
     "run_cli",
     "store_location",
+    "tile_candidates_for",
+    "tile_file_opens",
     "tile_from_world",
     "tile_info",
 ]
@@ -75,6 +80,7 @@ class NativeStore:
     @property
     def model(self) -> str: ...
     def zone_info(self) -> list[tuple[int, str, tuple[int, int], _Transform]]: ...
+    def zone_attrs(self, zone: int) -> Optional[str]: ...
     def read_window(
         self,
         zone: int,
@@ -218,3 +224,38 @@ class NativeTiles:
             ]
         ],
     ]: ...
+
+# Tiles in a local directory (geotessera_rs.tiles).
+def raster_georeference(path: _Path) -> tuple[int, _Transform, int, int]: ...
+def tile_candidates_for(dir: _Path, lon: float, lat: float, year: int) -> list[tuple[str, str]]: ...
+def tile_file_opens(reset: bool = False) -> int: ...
+
+@final
+class NativeNpyTile:
+    def __new__(
+        cls,
+        embedding: _Path,
+        scales: _Path,
+        lon: float,
+        lat: float,
+        year: int,
+        epsg: int,
+        transform: tuple[float, float, float, float, float, float] | list[float],
+        width: int,
+        height: int,
+    ) -> NativeNpyTile: ...
+    @property
+    def shape(self) -> tuple[int, int, int]: ...
+    def rows(self, top: int, n: int) -> npt.NDArray[np.float32]: ...
+    def sample(self, coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]: ...
+
+@final
+class NativeGeoTiffTile:
+    def __new__(cls, path: _Path) -> NativeGeoTiffTile: ...
+    @property
+    def georeference(self) -> tuple[int, _Transform, int, int]: ...
+    @property
+    def bands(self) -> int: ...
+    def tagged_identity(self) -> Optional[tuple[float, float, int]]: ...
+    def rows(self, top: int, n: int, masked: bool = False) -> npt.NDArray[np.float32]: ...
+    def sample(self, coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]: ...

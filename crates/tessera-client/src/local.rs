@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use tessera_core::dataset::{EMBEDDINGS_DIR_NAME, LANDMASKS_DIR_NAME, keys};
 use tessera_core::quant::dequantise;
 use tessera_core::{Crs, TileGeoref, TileId};
-use tessera_formats::geotiff::GeoTiffReader;
+use tessera_formats::geotiff::{GeoTiffInfo, GeoTiffReader, TiffError};
 use tessera_formats::npy::NpyFile;
 
 use crate::error::{ClientError, Result};
@@ -217,6 +217,25 @@ impl EmbeddingTile {
         scales: &Path,
         landmask: Option<&Path>,
     ) -> Result<EmbeddingTile> {
+        let georef = match landmask {
+            Some(l) => {
+                let r = GeoTiffReader::open(l).map_err(|e| ClientError::Format(e.to_string()))?;
+                georef_of(l, r.info())?
+            }
+            None => TileGeoref::of_tile(tile),
+        };
+        EmbeddingTile::open_georeferenced(tile, year, embedding, scales, georef)
+    }
+
+    /// Opens the NPY pair with a georeference already read (from the landmask, by
+    /// [`raster_georef`]); it must agree with the NPY shape.
+    pub fn open_georeferenced(
+        tile: TileId,
+        year: i32,
+        embedding: &Path,
+        scales: &Path,
+        georef: TileGeoref,
+    ) -> Result<EmbeddingTile> {
         let fmt = |e: tessera_formats::npy::NpyError| ClientError::Format(e.to_string());
         let emb = NpyFile::open(embedding).map_err(fmt)?;
         emb.expect::<i8>(3, None).map_err(fmt)?;
@@ -234,29 +253,6 @@ impl EmbeddingTile {
             }
         };
         sc.expect::<f32>(sc.shape().len(), None).map_err(fmt)?;
-        let georef = match landmask {
-            Some(l) => {
-                let r = GeoTiffReader::open(l).map_err(|e| ClientError::Format(e.to_string()))?;
-                let i = r.info();
-                let crs = i.crs.ok_or_else(|| {
-                    ClientError::Format(format!(
-                        "{}: landmask without a supported EPSG CRS ({:?})",
-                        l.display(),
-                        i.epsg
-                    ))
-                })?;
-                let transform = i.transform.ok_or_else(|| {
-                    ClientError::Format(format!("{}: landmask without a transform", l.display()))
-                })?;
-                TileGeoref {
-                    crs,
-                    transform,
-                    width: i.width as usize,
-                    height: i.height as usize,
-                }
-            }
-            None => TileGeoref::of_tile(tile),
-        };
         if (georef.height, georef.width) != (h, w) {
             return Err(ClientError::Format(format!(
                 "{}: shape {h}x{w} differs from the tile's georeference {}x{}",
@@ -400,5 +396,323 @@ impl EmbeddingTile {
             }
         }
         Ok(())
+    }
+}
+
+/// The georeference of a GeoTIFF (a landmask, or an export): CRS, transform and size.
+/// A file that cannot be opened is an I/O error; one that is not a GeoTIFF we read, a
+/// format error.
+pub fn raster_georef(path: &Path) -> Result<TileGeoref> {
+    let r = GeoTiffReader::open(path).map_err(tiff_error)?;
+    georef_of(path, r.info())
+}
+
+fn tiff_error(e: TiffError) -> ClientError {
+    match e {
+        TiffError::IoAt { path, source } => ClientError::Io { path, source },
+        other => ClientError::Format(other.to_string()),
+    }
+}
+
+fn georef_of(path: &Path, i: &GeoTiffInfo) -> Result<TileGeoref> {
+    let crs = i.crs.ok_or_else(|| {
+        ClientError::Format(format!(
+            "{}: raster without a supported EPSG CRS ({:?})",
+            path.display(),
+            i.epsg
+        ))
+    })?;
+    let transform = i.transform.ok_or_else(|| {
+        ClientError::Format(format!("{}: raster without a transform", path.display()))
+    })?;
+    Ok(TileGeoref {
+        crs,
+        transform,
+        width: i.width as usize,
+        height: i.height as usize,
+    })
+}
+
+/// Where one tile-year's files would be in `dir`, in the reference's `tile_for_coord`
+/// order: the NPY tile when its embedding, scales and landmask all exist, then each
+/// existing GeoTIFF candidate (`{embeddings}/{Y}/grid_X_Y/grid_X_Y_{Y}.tiff` and
+/// `grid_X_Y_{Y}.tiff` at the top, each also as `.tif`). Only these paths are looked at;
+/// nothing is listed or opened.
+pub fn tile_candidates(dir: &Path, year: i32, tile: TileId) -> Vec<TileSource> {
+    let mut out = Vec::new();
+    let (e, s, l) = npy_paths(dir, year, tile);
+    if e.exists() && s.exists() && l.exists() {
+        out.push(TileSource::Npy {
+            embedding: e,
+            scales: s,
+            landmask: l,
+        });
+    }
+    let name = format!("{}_{year}.tiff", tile.name());
+    let nested = dir
+        .join(EMBEDDINGS_DIR_NAME)
+        .join(year.to_string())
+        .join(tile.name())
+        .join(&name);
+    for c in [nested, dir.join(&name)] {
+        for p in [c.clone(), c.with_extension("tif"), c.with_extension("tiff")] {
+            if p.exists() {
+                out.push(TileSource::GeoTiff(p));
+            }
+        }
+    }
+    out
+}
+
+impl EmbeddingTile {
+    /// The embeddings of the pixels containing WGS84 points (`lon`, `lat` of equal
+    /// length) into `out` (`points × bands`): the point is projected to the tile's CRS
+    /// and floored as rasterio's `rowcol` does; rows of points outside the raster, or
+    /// with non-finite coordinates, are NaN.
+    pub fn sample_lonlat(&self, lon: &[f64], lat: &[f64], out: &mut [f32]) -> Result<()> {
+        let b = self.bands();
+        check_points(lon, lat, b, out)?;
+        for ((&x, &y), o) in lon.iter().zip(lat).zip(out.chunks_exact_mut(b.max(1))) {
+            match pixel_in(&self.georef, x, y) {
+                Some((r, c)) => self.pixel(r, c, o)?,
+                None => o.fill(f32::NAN),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_points(lon: &[f64], lat: &[f64], bands: usize, out: &[f32]) -> Result<()> {
+    if lon.len() != lat.len() || out.len() != lon.len() * bands {
+        return Err(ClientError::Usage(format!(
+            "{} longitudes, {} latitudes and room for {} values of {bands} bands",
+            lon.len(),
+            lat.len(),
+            out.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The pixel containing a WGS84 point, when its projection is finite and inside.
+fn pixel_in(g: &TileGeoref, lon: f64, lat: f64) -> Option<(usize, usize)> {
+    if !lon.is_finite() || !lat.is_finite() {
+        return None;
+    }
+    let (x, y) = g.crs.forward(lon, lat);
+    if !x.is_finite() || !y.is_finite() {
+        return None;
+    }
+    let (r, c) = g.transform.rowcol(x, y)?;
+    (r >= 0 && c >= 0 && (r as usize) < g.height && (c as usize) < g.width)
+        .then_some((r as usize, c as usize))
+}
+
+/// Largest block of decoded GeoTIFF rows that point sampling holds at once.
+const SAMPLE_BLOCK_BYTES: usize = 256 << 20;
+
+/// A float32 GeoTIFF tile (an export, or another georeferenced float32 raster): what the
+/// file holds, with rows and points read on demand (each read opens the file anew, so a
+/// `GeoTiffTile` is freely shared).
+#[derive(Debug, Clone)]
+pub struct GeoTiffTile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size, bands, CRS, transform, nodata and tags.
+    pub info: GeoTiffInfo,
+}
+
+impl GeoTiffTile {
+    /// Reads the file's header.
+    pub fn open(path: &Path) -> Result<GeoTiffTile> {
+        let r = GeoTiffReader::open(path).map_err(tiff_error)?;
+        Ok(GeoTiffTile {
+            path: path.to_path_buf(),
+            info: r.info().clone(),
+        })
+    }
+
+    /// CRS, transform and size.
+    pub fn georef(&self) -> Result<TileGeoref> {
+        georef_of(&self.path, &self.info)
+    }
+
+    /// Bands per pixel.
+    pub fn bands(&self) -> usize {
+        usize::from(self.info.bands)
+    }
+
+    /// The year in the `TESSERA_YEAR` tag and the WGS84 `(lon, lat)` of the centre of
+    /// pixel `(height / 2, width / 2)` (the reference's `src.xy(h // 2, w // 2)`), for a
+    /// GeoTIFF whose name does not say which tile it is; `None` without the tag.
+    pub fn tagged_identity(&self) -> Result<Option<(f64, f64, i32)>> {
+        let Some(y) = self.info.metadata.get("TESSERA_YEAR") else {
+            return Ok(None);
+        };
+        let year: i32 = y.trim().parse().map_err(|_| {
+            ClientError::Format(format!(
+                "{}: TESSERA_YEAR {y:?} is not a year",
+                self.path.display()
+            ))
+        })?;
+        let g = self.georef()?;
+        let (x, y) = g.transform.apply(
+            (self.info.width / 2) as f64 + 0.5,
+            (self.info.height / 2) as f64 + 0.5,
+        );
+        let (lon, lat) = g.crs.inverse(x, y);
+        Ok(Some((lon, lat, year)))
+    }
+
+    /// Rows `r0..r0 + n`, pixel-interleaved float32 (`n × width × bands`). With `masked`,
+    /// samples equal to the nodata value (or NaN when nodata is NaN) read as NaN, as
+    /// rasterio's `read(masked=True).filled(nan)` gives them.
+    pub fn rows(&self, r0: usize, n: usize, masked: bool) -> Result<Vec<f32>> {
+        let (r0, n) = (
+            u32::try_from(r0).map_err(|_| ClientError::Usage(format!("row {r0} too large")))?,
+            u32::try_from(n).map_err(|_| ClientError::Usage(format!("{n} rows too many")))?,
+        );
+        let mut r = GeoTiffReader::open(&self.path).map_err(tiff_error)?;
+        let mut v = r.read_rows::<f32>(r0, n).map_err(tiff_error)?;
+        if masked {
+            self.mask_nodata(&mut v);
+        }
+        Ok(v)
+    }
+
+    fn mask_nodata(&self, v: &mut [f32]) {
+        if let Some(nd) = self.info.nodata {
+            // GDAL compares samples with the nodata value cast to the band type.
+            let nd = nd as f32;
+            if !nd.is_nan() {
+                v.iter_mut()
+                    .filter(|x| **x == nd)
+                    .for_each(|x| *x = f32::NAN);
+            }
+        }
+    }
+
+    /// The samples of the pixels containing WGS84 points into `out` (`points × bands`),
+    /// as rasterio's `sample(masked=True)` gives them after projecting each point to
+    /// the raster's CRS: NaN rows outside the raster or for non-finite coordinates, NaN
+    /// for nodata samples. Each block of rows holding points is decoded once.
+    pub fn sample_lonlat(&self, lon: &[f64], lat: &[f64], out: &mut [f32]) -> Result<()> {
+        let (g, b) = (self.georef()?, self.bands());
+        check_points(lon, lat, b, out)?;
+        let px: Vec<Option<(usize, usize)>> = lon
+            .iter()
+            .zip(lat)
+            .map(|(&x, &y)| pixel_in(&g, x, y))
+            .collect();
+        out.fill(f32::NAN);
+        let row_bytes = g.width * b * 4;
+        let chunk_rows = (self.info.chunk.1 as usize).max(1);
+        let per_block = if chunk_rows * row_bytes <= SAMPLE_BLOCK_BYTES {
+            chunk_rows
+        } else {
+            1
+        };
+        let mut blocks: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, p) in px.iter().enumerate() {
+            if let Some((r, _)) = p {
+                blocks.entry(r / per_block).or_default().push(i);
+            }
+        }
+        for (blk, idx) in blocks {
+            let r0 = blk * per_block;
+            let n = per_block.min(g.height - r0);
+            let rows = self.rows(r0, n, true)?;
+            for i in idx {
+                let (r, c) = px[i].expect("grouped points have a pixel");
+                let at = ((r - r0) * g.width + c) * b;
+                out[i * b..(i + 1) * b].copy_from_slice(&rows[at..at + b]);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tile_file_tests {
+    use super::*;
+    use tessera_core::Affine;
+    use tessera_formats::dtype::DType;
+    use tessera_formats::geotiff::{GeoTiffFile, GeoTiffSpec, Layout};
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"").unwrap();
+    }
+
+    #[test]
+    fn candidates_in_the_reference_order_without_listing() {
+        let d = tessera_testkit::scratch("tile-candidates");
+        let tile: TileId = "grid_0.15_51.45".parse().unwrap();
+        assert!(tile_candidates(&d, 2024, tile).is_empty());
+        let (e, s, l) = npy_paths(&d, 2024, tile);
+        touch(&e);
+        touch(&s);
+        assert!(
+            tile_candidates(&d, 2024, tile).is_empty(),
+            "no landmask: not an NPY tile"
+        );
+        touch(&l);
+        let top = d.join("grid_0.15_51.45_2024.tif");
+        touch(&top);
+        let nested = d
+            .join(EMBEDDINGS_DIR_NAME)
+            .join("2024/grid_0.15_51.45/grid_0.15_51.45_2024.tiff");
+        touch(&nested);
+        let got = tile_candidates(&d, 2024, tile);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert!(matches!(&got[0], TileSource::Npy { embedding, .. } if *embedding == e));
+        assert_eq!(got[1], TileSource::GeoTiff(nested.clone()));
+        assert_eq!(got[2], TileSource::GeoTiff(nested));
+        assert_eq!(got[3], TileSource::GeoTiff(top));
+        assert!(tile_candidates(&d, 2023, tile).is_empty());
+    }
+
+    #[test]
+    fn geotiff_tile_rows_nodata_and_points() {
+        let d = tessera_testkit::scratch("geotiff-tile");
+        let p = d.join("grid_0.15_51.45_2024.tif");
+        let tile: TileId = "grid_0.15_51.45".parse().unwrap();
+        let g = TileGeoref::of_tile(tile);
+        let (w, h, b) = (20u32, 300u32, 2u16);
+        let mut spec = GeoTiffSpec::new(w, h, b, DType::F32);
+        spec.layout = Layout::Tiled(256);
+        spec.georef = Some((g.crs, Affine::north_up(g.transform.c, g.transform.f, 10.0)));
+        spec.nodata = Some(-9999.0);
+        spec.metadata.set("TESSERA_YEAR", "2024");
+        let v: Vec<f32> = (0..w * h * u32::from(b))
+            .map(|i| if i % 7 == 0 { -9999.0 } else { i as f32 })
+            .collect();
+        let mut f = GeoTiffFile::create(&p, spec).unwrap();
+        f.writer().write_rows(&v).unwrap();
+        f.finish().unwrap();
+
+        let t = GeoTiffTile::open(&p).unwrap();
+        assert_eq!((t.bands(), t.georef().unwrap().height), (2, 300));
+        let raw = t.rows(250, 30, false).unwrap();
+        let at = 250 * (w as usize) * 2;
+        assert_eq!(raw, v[at..at + 30 * (w as usize) * 2]);
+        let masked = t.rows(0, 1, true).unwrap();
+        assert!(masked[0].is_nan() && masked[1] == 1.0);
+        // Points: the centre of pixel (row 260, col 3), one outside, one not finite.
+        let tr = t.georef().unwrap().transform;
+        let (x, y) = tr.apply(3.5, 260.5);
+        let (lon, lat) = g.crs.inverse(x, y);
+        let mut out = vec![0f32; 6];
+        t.sample_lonlat(&[lon, 10.0, f64::NAN], &[lat, 10.0, 51.4], &mut out)
+            .unwrap();
+        let i = (260 * w as usize + 3) * 2;
+        let want = |k: usize| if v[k] == -9999.0 { f32::NAN } else { v[k] };
+        assert_eq!(out[0].to_bits(), want(i).to_bits());
+        assert_eq!(out[1].to_bits(), want(i + 1).to_bits());
+        assert!(out[2..].iter().all(|x| x.is_nan()));
+        let (ilon, ilat, year) = t.tagged_identity().unwrap().unwrap();
+        assert_eq!(year, 2024);
+        let (cx, cy) = tr.apply(10.5, 150.5);
+        assert_eq!((ilon, ilat), g.crs.inverse(cx, cy));
     }
 }

@@ -5,6 +5,7 @@
 
 mod context;
 mod errors;
+mod local_tiles;
 mod progress;
 mod pure;
 mod store;
@@ -43,5 +44,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::NativeStore>()?;
     m.add_class::<store::NativeStrips>()?;
     m.add_class::<tiles::NativeTiles>()?;
+    m.add_class::<local_tiles::NativeNpyTile>()?;
+    m.add_class::<local_tiles::NativeGeoTiffTile>()?;
+    m.add_function(wrap_pyfunction!(local_tiles::raster_georeference, m)?)?;
+    m.add_function(wrap_pyfunction!(local_tiles::tile_candidates_for, m)?)?;
+    m.add_function(wrap_pyfunction!(local_tiles::tile_file_opens, m)?)?;
     Ok(())
 }
