@@ -12,6 +12,7 @@ pub mod download;
 pub mod error;
 pub mod export;
 pub mod local;
+pub mod mem;
 pub mod mirror;
 pub mod points;
 pub mod region;

@@ -94,7 +94,7 @@ fn pixel_of(g: &TileGeoref, lon: f64, lat: f64) -> Option<(usize, usize)> {
 impl Samples {
     fn new(n: usize, bands: usize) -> Samples {
         Samples {
-            values: vec![f32::NAN; n * bands],
+            values: crate::mem::filled(n * bands, f32::NAN),
             bands,
             meta: vec![
                 PointMeta {
@@ -151,7 +151,7 @@ where
     let b = tiles.first().map_or(128, EmbeddingTile::bands);
     if b != out.bands {
         out.bands = b;
-        out.values = vec![f32::NAN; lon.len() * b];
+        out.values = crate::mem::filled(lon.len() * b, f32::NAN);
     }
     let results: Vec<Result<()>> = out
         .values

@@ -331,7 +331,7 @@ impl Store {
         let clip = |a: i64, len: u64| (a.clamp(0, len as i64), (a + size).clamp(0, len as i64));
         let (rs, re) = clip(r0, g.height);
         let (cs, ce_) = clip(c0, g.width);
-        let mut data = vec![f32::NAN; size_px * size_px * bands];
+        let mut data = tessera_client::mem::filled(size_px * size_px * bands, f32::NAN);
         let window = Window {
             zone: z,
             row: rs as u64,
@@ -407,9 +407,9 @@ impl Store {
             .chain(steps.iter().map(|&s| (ox, oy - s)))
             .chain(steps.iter().map(|&s| (ox + side, oy - s)))
             .collect();
-        let mut out = vec![f32::NAN; n * n * bands];
+        let mut out = tessera_client::mem::filled(n * n * bands, f32::NAN);
         let mut owned = vec![false; n * n];
-        let mut spare = vec![f32::NAN; n * n * bands];
+        let mut spare = tessera_client::mem::filled(n * n * bands, f32::NAN);
         let mut spared = vec![false; n * n];
         for &z in zones {
             progress.add_done(1);

@@ -237,10 +237,10 @@ impl TileDataset {
     pub fn read_tile(&self, dir: &Path, year: i32, tile: TileId) -> Result<TileArray> {
         let (ep, sp, lp) = npy_paths(dir, year, tile);
         let t = EmbeddingTile::open(tile, year, &ep, &sp, Some(&lp))?;
-        // A zeroed allocation costs nothing until written (fresh pages), and the rows are
-        // dequantised in parallel: reading a tile is bound by writing its float32 copy.
+        // Reading a tile is bound by writing its float32 copy: the rows are dequantised in
+        // parallel into a buffer backed by huge pages.
         let row_len = t.georef.width * t.bands();
-        let mut data = vec![0f32; t.georef.height * row_len];
+        let mut data = tessera_client::mem::zeroed::<f32>(t.georef.height * row_len);
         if row_len > 0 {
             data.par_chunks_mut(ROWS_PER_TASK * row_len)
                 .enumerate()

@@ -84,8 +84,8 @@ pub fn dequantise_parts(
     let n = sel.len();
     let cols = cols.max(1);
     // A fresh zeroed allocation is mapped lazily by the system, so every value is
-    // written once (a resize would write them twice).
-    *out = vec![0.0; scales.len() * n];
+    // written once (a resize would write them twice), on huge pages.
+    *out = crate::mem::zeroed(scales.len() * n);
     let b = nbands;
     out.par_chunks_mut(cols * n)
         .zip(scales.par_chunks(cols))
