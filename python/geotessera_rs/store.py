@@ -208,7 +208,6 @@ class GeoTesseraZarr:
         points outside the store alike (:meth:`probe` tells them apart)."""
         del progress
         self._check_depth(depth)
-        self._check_year(year)
         pts = coords_array(coords)
         n_bands = self.n_bands if depth is None else int(depth)
         if len(pts) == 0:
@@ -226,6 +225,9 @@ class GeoTesseraZarr:
                     progress_callback=progress_callback,
                 )
             return out
+        # As the reference, the year is checked when a point is read: no finite point, no
+        # check.
+        self._check_year(year)
         values, _status = self._native.sample_points(
             pts, int(year), bool(cross_zone), int(search_px), depth, callback(progress_callback)
         )

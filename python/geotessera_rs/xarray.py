@@ -9,6 +9,7 @@ Importing this module (and calling :func:`open_zone`) registers the ``.tessera``
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional, Tuple
 
 import numpy as np
@@ -119,6 +120,20 @@ def open_zone(
     a, _, c, _, e, f = t
     x = c + a * (np.arange(width) + 0.5)
     y = f + e * (np.arange(height) + 0.5)
+    # The zone group's own attributes (geoemb:*, geotessera:mask_source, ...), as the
+    # reference's Dataset carries them, with the georeference filled in where absent.
+    raw = native.zone_attrs(int(zone))
+    attrs = json.loads(raw) if raw else {}
+    for k, v in {
+        "spatial:dimensions": ["y", "x"],
+        "spatial:bbox": [c, f + e * height, c + a * width, f],
+        "spatial:transform_type": "affine",
+        "spatial:transform": [a, t[1], c, t[3], e, f],
+        "spatial:shape": [height, width],
+        "spatial:registration": "pixel",
+        "proj:code": crs,
+    }.items():
+        attrs.setdefault(k, v)
     ds = xr.Dataset(
         {
             "embeddings": xr.Variable(("time", "band", "y", "x"), Lazy(emb)),
@@ -130,15 +145,7 @@ def open_zone(
             "y": y,
             "x": x,
         },
-        attrs={
-            "spatial:dimensions": ["y", "x"],
-            "spatial:bbox": [c, f + e * height, c + a * width, f],
-            "spatial:transform_type": "affine",
-            "spatial:transform": [a, t[1], c, t[3], e, f],
-            "spatial:shape": [height, width],
-            "spatial:registration": "pixel",
-            "proj:code": crs,
-        },
+        attrs=attrs,
     )
     try:
         import dask  # noqa: F401

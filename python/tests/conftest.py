@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# The vendored reference tests run in their own interpreter (test_reference_suite.py).
+collect_ignore = ["reference"]
+
 ROOT = Path(__file__).resolve().parents[2]
 # Two tiles in UTM zone 31, one year, no gaps: small enough to write in a few seconds.
 BBOX = (0.11, 51.41, 0.29, 51.49)

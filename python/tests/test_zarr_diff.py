@@ -235,3 +235,18 @@ def test_read_patch_dst_crs_mistakes(stores):
         a.read_patch(0.2, 51.45, YEAR, 16, dst_crs="+proj=lcc +lat_1=40 +lat_2=50")
     with pytest.raises(ValueError, match="nearest"):
         a.read_patch(0.2, 51.45, YEAR, 16, dst_crs="EPSG:32631", resampling="bilinear")
+
+
+def test_open_zone_carries_the_zone_attributes(stores):
+    # Every attribute of the reference's Dataset (the zone group's: proj:code, spatial:*,
+    # geoemb:*, geotessera:*) is on ours with the same value.
+    import json
+
+    pytest.importorskip("xarray")
+    a, b = stores
+    da, db = a.open_zone(zone=31), b.open_zone(zone=31)
+    assert db.attrs, "the reference's Dataset has attributes"
+    norm = lambda v: json.loads(json.dumps(v, default=list))  # noqa: E731
+    for k, v in db.attrs.items():
+        assert k in da.attrs, k
+        assert norm(da.attrs[k]) == norm(v), k

@@ -136,6 +136,12 @@ impl NativeStore {
             .collect()
     }
 
+    /// The attributes of zone `zone`'s group as JSON text (`None` for a zone not in the
+    /// store).
+    fn zone_attrs(&self, zone: u8) -> Option<String> {
+        self.store.zone_attrs(zone).map(|v| v.to_string())
+    }
+
     /// `(int8 (height, width, B), float32 scales (height, width))` of a window of a zone's
     /// grid for one year (the lazy xarray view reads through this).
     #[pyo3(signature = (zone, row, col, height, width, year, depth=None))]

@@ -13,11 +13,6 @@
 #     ``LocalStore``; geotessera_rs reads stores in Rust and has no ``zarr_store``.
 #   * test_geo_tessera_zarr_accepts_path: monkeypatches ``store_module.zarr_store`` and
 #     ``store_module.zarr.open_group`` (zarr-python internals geotessera_rs lacks).
-# - Marked xfail (strict): test_geo_point_sampling_rejects_nonfinite_coordinates. It builds
-#   ``GeoTesseraZarr.__new__`` with only ``n_bands`` and ``depths``; geotessera_rs's
-#   ``sample_points`` checks the year against ``self.years`` before it sets non-finite
-#   points aside (the reference never looks at the year when no point is finite), so it
-#   raises AttributeError here, and ValueError on a real store for an absent year.
 import numpy as np
 import pytest
 import xarray as xr
@@ -178,11 +173,6 @@ def test_point_sampling_preserves_one_pixel_outside_tolerance():
     np.testing.assert_array_equal([acc.sample_at(*p, 2024)[0] for p in points], expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="geotessera_rs GeoTesseraZarr.sample_points checks the year before skipping "
-    "non-finite points; the reference does not",
-)
 def test_geo_point_sampling_rejects_nonfinite_coordinates(monkeypatch):
     gt = GeoTesseraZarr.__new__(GeoTesseraZarr)
     gt.n_bands = 1

@@ -81,4 +81,10 @@ impl Store {
             })
             .collect()
     }
+
+    /// The attributes of zone `z`'s group, as written in the store (`proj:code`,
+    /// `spatial:*`, `geoemb:*`, `geotessera:*`); `None` for a zone not in the store.
+    pub fn zone_attrs(&self, z: u8) -> Option<Value> {
+        self.inner.zone(z).map(|zone| zone.attrs.clone())
+    }
 }

@@ -354,6 +354,9 @@ impl TileDataset {
     /// The manifest row of the tile-year containing `(lon, lat)`.
     pub fn entry(&self, year: i32, lon: f64, lat: f64) -> Result<ManifestEntry> {
         let tile = TileId::containing(lon, lat).map_err(|e| ClientError::Usage(e.to_string()))?;
+        // A registry scoped to a bbox knows nothing outside it, even when the manifest
+        // behind it does.
+        self.check_scope([lon, lat, lon, lat], 0.0)?;
         let q = Bbox {
             west: tile.lon(),
             south: tile.lat(),
@@ -368,14 +371,11 @@ impl TileDataset {
             .find(|e| e.tile == tile);
         match found {
             Some(e) => Ok(e),
-            None => {
-                self.check_scope([lon, lat, lon, lat], 0.0)?;
-                Err(ClientError::NoData(format!(
-                    "Tile not found in registry: year={year}, lon={:.2}, lat={:.2}",
-                    tile.lon(),
-                    tile.lat()
-                )))
-            }
+            None => Err(ClientError::NoData(format!(
+                "Tile not found in registry: year={year}, lon={:.2}, lat={:.2}",
+                tile.lon(),
+                tile.lat()
+            ))),
         }
     }
 
