@@ -119,6 +119,20 @@ impl QuantizedRaster {
     }
 }
 
+/// The reference reads a region from the zone of its centre only: says so when the region
+/// reaches into other zones.
+fn warn_if_zones_spanned(bbox: &Bbox, progress: &Progress) {
+    let zones = tessera_client::zarr::region::zones_of(bbox);
+    let z = utm_zone((bbox.west + bbox.east) / 2.0);
+    if zones.start() != zones.end() {
+        progress.warn(format!(
+            "region {bbox} spans UTM zones {} to {}; it is read from zone {z} (of its centre) only; export_geotiffs writes every zone",
+            zones.start(),
+            zones.end()
+        ));
+    }
+}
+
 pub(super) fn crs_name(zone: u8) -> String {
     format!("EPSG:{}", 32600 + u32::from(zone))
 }
@@ -151,15 +165,7 @@ impl Store {
         depth: Option<usize>,
         progress: &Progress,
     ) -> Result<QuantizedRaster> {
-        let zones = tessera_client::zarr::region::zones_of(bbox);
-        let z = utm_zone((bbox.west + bbox.east) / 2.0);
-        if zones.start() != zones.end() {
-            progress.warn(format!(
-                "region {bbox} spans UTM zones {} to {}; it is read from zone {z} (of its centre) only; export_geotiffs writes every zone",
-                zones.start(),
-                zones.end()
-            ));
-        }
+        warn_if_zones_spanned(bbox, progress);
         progress.start_phase("reading", 1);
         let (w, b) = self.run(progress, self.inner.read_region(bbox, year, depth))?;
         progress.set_done(1);
@@ -174,8 +180,23 @@ impl Store {
         depth: Option<usize>,
         progress: &Progress,
     ) -> Result<Raster> {
-        let q = self.read_region_quantized(bbox, year, depth, progress)?;
-        Ok(q.dequantize(None))
+        warn_if_zones_spanned(bbox, progress);
+        progress.start_phase("reading", 1);
+        let (w, (height, width, bands, data)) = self.run(
+            progress,
+            self.inner.read_region_dequantised(bbox, year, depth),
+        )?;
+        progress.set_done(1);
+        let window: Window = w.into();
+        Ok(Raster {
+            data,
+            height,
+            width,
+            bands,
+            transform: self.transform_of(&window),
+            crs: crs_name(window.zone),
+            window,
+        })
     }
 
     /// `bbox` on every zone grid it meets, west to east, each zone clipped to its 6-degree

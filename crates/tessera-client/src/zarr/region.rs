@@ -105,6 +105,128 @@ pub fn dequantise_parts(
         });
 }
 
+/// The decoded inner chunks of one block, by (is embeddings, grid chunk row, grid chunk
+/// column), and where the block lies.
+struct BlockChunks {
+    chunks: std::collections::HashMap<(bool, u64, u64), Vec<u8>>,
+    nr: usize,
+    nc: usize,
+    bands: usize,
+    r0: u64,
+    c0: u64,
+    emb_geom: (u64, u64),
+    scale_geom: (u64, u64),
+    emb_fill: i8,
+    scale_fill: f32,
+}
+
+impl BlockChunks {
+    /// The scales of output row `i` into `srow`.
+    fn scales_row(&self, i: usize, srow: &mut [f32]) {
+        let (qh, qw) = self.scale_geom;
+        let y = self.r0 + i as u64;
+        let (c0, c1) = (self.c0, self.c0 + self.nc as u64);
+        let (gy, cyy) = (y / qh, (y % qh) as usize);
+        let mut x = c0;
+        while x < c1 {
+            let gx = x / qw;
+            let xe = ((gx + 1) * qw).min(c1);
+            match self.chunks.get(&(false, gy, gx)) {
+                Some(raw) => {
+                    for xx in x..xe {
+                        let k = (cyy * qw as usize + (xx % qw) as usize) * 4;
+                        srow[(xx - c0) as usize] =
+                            f32::from_le_bytes(raw[k..k + 4].try_into().expect("4"));
+                    }
+                }
+                None => srow[(x - c0) as usize..(xe - c0) as usize].fill(self.scale_fill),
+            }
+            x = xe;
+        }
+    }
+
+    /// Calls `f(column in the block, chunk bytes or None, index of the pixel in a band
+    /// plane, plane size)` for every pixel of output row `i`.
+    fn emb_row(&self, i: usize, mut f: impl FnMut(usize, Option<&[u8]>, usize, usize)) {
+        let (eh, ew) = self.emb_geom;
+        let y = self.r0 + i as u64;
+        let (c0, c1) = (self.c0, self.c0 + self.nc as u64);
+        let (gy, cyy) = (y / eh, (y % eh) as usize);
+        let plane = (eh * ew) as usize;
+        let mut x = c0;
+        while x < c1 {
+            let gx = x / ew;
+            let xe = ((gx + 1) * ew).min(c1);
+            let raw = self.chunks.get(&(true, gy, gx)).map(Vec::as_slice);
+            for xx in x..xe {
+                let src = cyy * ew as usize + (xx % ew) as usize;
+                f((xx - c0) as usize, raw, src, plane);
+            }
+            x = xe;
+        }
+    }
+
+    /// The block as int8 + scales; rows filled in parallel, each from the chunks it
+    /// crosses.
+    fn assemble(&self) -> Block {
+        let (nr, nc, bands) = (self.nr, self.nc, self.bands);
+        let mut block = Block {
+            rows: nr,
+            cols: nc,
+            bands,
+            emb: vec![self.emb_fill; nr * nc * bands],
+            scales: vec![self.scale_fill; nr * nc],
+        };
+        block
+            .emb
+            .par_chunks_mut((nc * bands).max(1))
+            .zip(block.scales.par_chunks_mut(nc.max(1)))
+            .enumerate()
+            .for_each(|(i, (erow, srow))| {
+                self.emb_row(i, |o, raw, src, plane| {
+                    if let Some(raw) = raw {
+                        let o = o * bands;
+                        for (b, d) in erow[o..o + bands].iter_mut().enumerate() {
+                            *d = raw[b * plane + src] as i8;
+                        }
+                    }
+                });
+                self.scales_row(i, srow);
+            });
+        block
+    }
+
+    /// The block dequantised (pixel-interleaved float32, NaN where the scale is not
+    /// finite), in one pass over the chunks.
+    fn dequantised(&self) -> Vec<f32> {
+        let (nc, bands) = (self.nc, self.bands);
+        let mut out: Vec<f32> = crate::mem::zeroed(self.nr * nc * bands);
+        let fill = f32::from(self.emb_fill);
+        out.par_chunks_mut((nc * bands).max(1))
+            .enumerate()
+            .for_each_init(
+                || vec![0f32; nc],
+                |srow, (i, orow)| {
+                    self.scales_row(i, srow);
+                    self.emb_row(i, |o, raw, src, plane| {
+                        let sc = srow[o];
+                        let dst = &mut orow[o * bands..(o + 1) * bands];
+                        match raw {
+                            _ if !sc.is_finite() => dst.fill(f32::NAN),
+                            Some(raw) => {
+                                for (b, d) in dst.iter_mut().enumerate() {
+                                    *d = f32::from(raw[b * plane + src] as i8) * sc;
+                                }
+                            }
+                            None => dst.fill(fill * sc),
+                        }
+                    });
+                },
+            );
+        out
+    }
+}
+
 /// The UTM envelope of a lon/lat box in `crs`: the extremes of its edges, each sampled at
 /// 21 points between the corners (pyproj's `transform_bounds(densify_pts=21)`).
 pub fn utm_envelope(bbox: &Bbox, crs: &Crs) -> [f64; 4] {
@@ -223,6 +345,34 @@ impl ZarrStore {
         cols: Range<u64>,
         depth: Option<usize>,
     ) -> Result<Block> {
+        let c = self.fetch_chunks(z, t, rows, cols, depth).await?;
+        Ok(c.assemble())
+    }
+
+    /// Reads rows × cols of zone `z`, year index `t`, at `depth`, dequantised in the same
+    /// pass (pixel-interleaved, NaN where the scale is not finite): the same values as
+    /// [`Self::read_block`] then [`Block::dequantise`], without the int8 copy.
+    pub async fn read_block_dequantised(
+        &self,
+        z: u8,
+        t: usize,
+        rows: Range<u64>,
+        cols: Range<u64>,
+        depth: Option<usize>,
+    ) -> Result<(usize, usize, usize, Vec<f32>)> {
+        let c = self.fetch_chunks(z, t, rows, cols, depth).await?;
+        let v = c.dequantised();
+        Ok((c.nr, c.nc, c.bands, v))
+    }
+
+    async fn fetch_chunks(
+        &self,
+        z: u8,
+        t: usize,
+        rows: Range<u64>,
+        cols: Range<u64>,
+        depth: Option<usize>,
+    ) -> Result<BlockChunks> {
         let zone = self
             .zone(z)
             .ok_or_else(|| ClientError::Usage(format!("zone {z} is not in the store")))?;
@@ -239,13 +389,6 @@ impl ZarrStore {
             (rows.end - rows.start) as usize,
             (cols.end - cols.start) as usize,
         );
-        let mut block = Block {
-            rows: nr,
-            cols: nc,
-            bands,
-            emb: vec![emb_meta.fill as i8; nr * nc * bands],
-            scales: vec![zone.scales.fill as f32; nr * nc],
-        };
         let (sh, sw) = (zone.scales.chunk[1], zone.scales.chunk[2]);
         // (array is embeddings, shard row, shard col, chunk ids)
         let mut jobs: Vec<(bool, u64, u64, Vec<usize>)> = Vec::new();
@@ -299,49 +442,18 @@ impl ZarrStore {
         }
         let (eh, ew) = geom(true);
         let (qh, qw) = geom(false);
-        let (r0, c0, c1) = (rows.start, cols.start, cols.end);
-        block
-            .emb
-            .par_chunks_mut(nc * bands)
-            .zip(block.scales.par_chunks_mut(nc))
-            .enumerate()
-            .for_each(|(i, (erow, srow))| {
-                let y = r0 + i as u64;
-                // embeddings
-                let (gy, cyy) = (y / eh, (y % eh) as usize);
-                let plane = (eh * ew) as usize;
-                let mut x = c0;
-                while x < c1 {
-                    let gx = x / ew;
-                    let xe = ((gx + 1) * ew).min(c1);
-                    if let Some(raw) = chunks.get(&(true, gy, gx)) {
-                        for xx in x..xe {
-                            let src = cyy * ew as usize + (xx % ew) as usize;
-                            let o = (xx - c0) as usize * bands;
-                            for (b, d) in erow[o..o + bands].iter_mut().enumerate() {
-                                *d = raw[b * plane + src] as i8;
-                            }
-                        }
-                    }
-                    x = xe;
-                }
-                // scales
-                let (gy, cyy) = (y / qh, (y % qh) as usize);
-                let mut x = c0;
-                while x < c1 {
-                    let gx = x / qw;
-                    let xe = ((gx + 1) * qw).min(c1);
-                    if let Some(raw) = chunks.get(&(false, gy, gx)) {
-                        for xx in x..xe {
-                            let k = (cyy * qw as usize + (xx % qw) as usize) * 4;
-                            srow[(xx - c0) as usize] =
-                                f32::from_le_bytes(raw[k..k + 4].try_into().expect("4"));
-                        }
-                    }
-                    x = xe;
-                }
-            });
-        Ok(block)
+        Ok(BlockChunks {
+            chunks,
+            nr,
+            nc,
+            bands,
+            r0: rows.start,
+            c0: cols.start,
+            emb_geom: (eh, ew),
+            scale_geom: (qh, qw),
+            emb_fill: emb_meta.fill as i8,
+            scale_fill: zone.scales.fill as f32,
+        })
     }
 
     /// Reads the window of `bbox` in the zone of its centre longitude (the reference's
@@ -361,6 +473,28 @@ impl ZarrStore {
         })?;
         let t = self.time_index(z, year).await?;
         let b = self.read_block(z, t, w.y0..w.y1, w.x0..w.x1, depth).await?;
+        Ok((w, b))
+    }
+
+    /// [`Self::read_region`] dequantised in the same pass: the window and its
+    /// `(rows, cols, bands, float32 values)` (see [`Self::read_block_dequantised`]).
+    pub async fn read_region_dequantised(
+        &self,
+        bbox: &Bbox,
+        year: i32,
+        depth: Option<usize>,
+    ) -> Result<(RegionWindow, (usize, usize, usize, Vec<f32>))> {
+        let z = tessera_core::utm_zone((bbox.west + bbox.east) / 2.0);
+        let w = self.region_window(z, bbox).ok_or_else(|| {
+            ClientError::EmptyWindow(format!(
+                "Region does not intersect the zone grid: {bbox} has no pixel centre on the grid of zone {z} in {}; choose a region inside the store's coverage",
+                self.location()
+            ))
+        })?;
+        let t = self.time_index(z, year).await?;
+        let b = self
+            .read_block_dequantised(z, t, w.y0..w.y1, w.x0..w.x1, depth)
+            .await?;
         Ok((w, b))
     }
 
