@@ -238,16 +238,13 @@ impl ZarrStore {
         let (key, id, y, x) = locate(zone, meta, t, row, col);
         let inner = &meta.sharding.as_ref().expect("sharded").inner;
         let (bands, ih, iw) = (inner[1] as usize, inner[2] as usize, inner[3] as usize);
-        let fill = meta.fill as i8;
-        Ok((0..bands)
-            .map(|b| {
-                let q = match cache.map.get(&(key.clone(), id)) {
-                    Some(Some(raw)) => raw[(b * ih + y) * iw + x] as i8,
-                    _ => fill,
-                };
-                f32::from(q) * scale
-            })
-            .collect())
+        let fill = f32::from(meta.fill as i8) * scale;
+        Ok(match cache.map.get(&(key, id)) {
+            Some(Some(raw)) => (0..bands)
+                .map(|b| f32::from(raw[(b * ih + y) * iw + x] as i8) * scale)
+                .collect(),
+            _ => vec![fill; bands],
+        })
     }
 
     /// Probes one point (see [`ZarrStore::sample_points`]).
