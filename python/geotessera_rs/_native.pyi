@@ -216,6 +216,7 @@ class NativeTiles:
         tiles_dir: Optional[_Path] = None,
         offline: bool = False,
         callback: _Callback = None,
+        with_meta: bool = True,
     ) -> tuple[
         npt.NDArray[np.float32],
         list[

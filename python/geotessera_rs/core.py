@@ -258,6 +258,7 @@ class GeoTessera:
                 os.fspath(self.embeddings_dir),
                 not auto_download,
                 callback(progress_callback),
+                include_metadata,
             )
         except NoDataError as e:
             if auto_download or "missing from" not in str(e):

@@ -312,7 +312,8 @@ impl NativeTiles {
     /// Samples points `(lon, lat)` for `year` from the tiles in `tiles_dir` (downloading
     /// what is missing unless `offline`), or from the mirror in place when `tiles_dir` is
     /// None: `((N, B) float32, per-point metadata)`.
-    #[pyo3(signature = (lon, lat, year, tiles_dir=None, offline=false, callback=None))]
+    /// The metadata list is empty unless `with_meta`.
+    #[pyo3(signature = (lon, lat, year, tiles_dir=None, offline=false, callback=None, with_meta=true))]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn sample_points<'py>(
         &self,
@@ -323,6 +324,7 @@ impl NativeTiles {
         tiles_dir: Option<PathBuf>,
         offline: bool,
         callback: Option<Bound<'py, PyAny>>,
+        with_meta: bool,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, Vec<PointMetaRow>)> {
         let lon = lon.as_array().to_vec();
         let lat = lat.as_array().to_vec();
@@ -341,6 +343,7 @@ impl NativeTiles {
         let meta = s
             .meta
             .iter()
+            .take(if with_meta { n } else { 0 })
             .map(|m| {
                 (
                     m.tile.map(|t| t.lon()),
