@@ -12,6 +12,8 @@ use zarrs::array::codec::{
     blosc_decompress_bytes, blosc_nbytes, blosc_validate,
 };
 
+mod blosc1;
+
 /// Pixels per shard side.
 pub const SHARD: usize = 4096;
 /// Pixels per inner-chunk side (embeddings and scales).
@@ -492,9 +494,20 @@ impl Chain {
             what: what.to_string(),
             message: m,
         };
-        let mut buf: Vec<u8> = data.to_vec();
+        // The encoded bytes are borrowed until a codec writes new ones.
+        let mut buf: std::borrow::Cow<'_, [u8]> = std::borrow::Cow::Borrowed(data);
         for c in self.codecs.iter().rev() {
-            buf = match c {
+            buf = std::borrow::Cow::Owned(match c {
+                Codec::Blosc if let Some(r) = blosc1::decode(&buf) => {
+                    let v = r.map_err(|m| bad(format!("blosc: {m}")))?;
+                    if v.len() > expect.max(1) * 2 + 64 {
+                        return Err(bad(format!(
+                            "blosc frame of {} bytes, expected {expect}",
+                            v.len()
+                        )));
+                    }
+                    v
+                }
                 Codec::Blosc => {
                     let n = blosc_validate(&buf)
                         .ok_or_else(|| bad("not a valid blosc frame".into()))?;
@@ -525,8 +538,9 @@ impl Chain {
                     }
                     body.to_vec()
                 }
-            };
+            });
         }
+        let mut buf = buf.into_owned();
         if buf.len() != expect {
             return Err(bad(format!(
                 "decoded {} bytes, expected {expect}",
