@@ -14,6 +14,9 @@ use tessera_core::dataset::{DEFAULT_MIRROR, join_url};
 
 use crate::error::{ClientError, Result};
 
+/// Local reads of at least this many bytes are memory-mapped instead of copied.
+const MAP_FROM: u64 = 1 << 20;
+
 /// The User-Agent we send (the published CDN refuses some default ones).
 pub fn user_agent() -> String {
     format!("tessera/{}", env!("CARGO_PKG_VERSION"))
@@ -917,11 +920,27 @@ impl Mirror {
                         }
                         Span::Suffix(k) => (total.saturating_sub(k), k.min(total)),
                     };
-                    let mut buf = vec![0u8; len as usize];
-                    f.read_exact_at(&mut buf, start)
+                    let bytes = if len >= MAP_FROM {
+                        // Large spans (shard reads) are mapped, not copied: the page cache
+                        // is read in place. Store files are replaced by rename, never
+                        // rewritten in place, so a mapping sees one version of a file.
+                        // SAFETY: the mapping is read-only and private to this Bytes.
+                        let map = unsafe {
+                            memmap2::MmapOptions::new()
+                                .offset(start)
+                                .len(len as usize)
+                                .map(&f)
+                        }
                         .map_err(|e| ClientError::io(&p, e))?;
+                        Bytes::from_owner(map)
+                    } else {
+                        let mut buf = vec![0u8; len as usize];
+                        f.read_exact_at(&mut buf, start)
+                            .map_err(|e| ClientError::io(&p, e))?;
+                        Bytes::from(buf)
+                    };
                     Ok(RangeBody {
-                        bytes: Bytes::from(buf),
+                        bytes,
                         total: Some(total),
                         etag: None,
                     })
