@@ -498,15 +498,8 @@ impl Chain {
         let mut buf: std::borrow::Cow<'_, [u8]> = std::borrow::Cow::Borrowed(data);
         for c in self.codecs.iter().rev() {
             buf = std::borrow::Cow::Owned(match c {
-                Codec::Blosc if let Some(r) = blosc1::decode(&buf) => {
-                    let v = r.map_err(|m| bad(format!("blosc: {m}")))?;
-                    if v.len() > expect.max(1) * 2 + 64 {
-                        return Err(bad(format!(
-                            "blosc frame of {} bytes, expected {expect}",
-                            v.len()
-                        )));
-                    }
-                    v
+                Codec::Blosc if let Some(r) = blosc1::decode(&buf, expect.max(1) * 2 + 64) => {
+                    r.map_err(|m| bad(format!("blosc: {m}")))?
                 }
                 Codec::Blosc => {
                     let n = blosc_validate(&buf)

@@ -23,8 +23,9 @@ fn u32_at(b: &[u8], at: usize) -> Option<usize> {
 }
 
 /// Decodes `src` when it is a frame of the kind described above: `Some(Ok(bytes))`,
-/// `Some(Err)` for such a frame that is corrupt, `None` for other frames.
-pub fn decode(src: &[u8]) -> Option<Result<Vec<u8>, String>> {
+/// `Some(Err)` for such a frame that is corrupt or claims more than `max` bytes, `None`
+/// for other frames.
+pub fn decode(src: &[u8], max: usize) -> Option<Result<Vec<u8>, String>> {
     if src.len() < HEADER {
         return None;
     }
@@ -45,6 +46,11 @@ pub fn decode(src: &[u8]) -> Option<Result<Vec<u8>, String>> {
     if !ours {
         return None;
     }
+    if nbytes > max {
+        return Some(Err(format!(
+            "frame of {nbytes} bytes, expected at most {max}"
+        )));
+    }
     Some(decode_frame(src, nbytes, blocksize))
 }
 
@@ -59,7 +65,8 @@ fn decode_frame(src: &[u8], nbytes: usize, blocksize: usize) -> Result<Vec<u8>, 
     if src.len() < starts {
         return Err("blosc frame shorter than its block table".into());
     }
-    let mut out = vec![0u8; nbytes];
+    // Every byte of `out` is written by exactly one block's unshuffle: no zeroing first.
+    let mut out: Vec<u8> = Vec::with_capacity(nbytes);
     TMP.with_borrow_mut(|tmp| {
         tmp.resize(blocksize, 0);
         DCTX.with_borrow_mut(|dctx| {
@@ -69,7 +76,8 @@ fn decode_frame(src: &[u8], nbytes: usize, blocksize: usize) -> Result<Vec<u8>, 
                 );
             }
             let dctx = dctx.as_mut().expect("made above");
-            for (k, dst) in out.chunks_exact_mut(blocksize).enumerate() {
+            let spare = &mut out.spare_capacity_mut()[..nbytes];
+            for (k, dst) in spare.chunks_exact_mut(blocksize).enumerate() {
                 let at = u32_at(src, HEADER + 4 * k).ok_or("truncated block table")?;
                 let len = u32_at(src, at).ok_or("block start past the frame")?;
                 let body = src
@@ -90,6 +98,9 @@ fn decode_frame(src: &[u8], nbytes: usize, blocksize: usize) -> Result<Vec<u8>, 
             Ok(())
         })
     })?;
+    // SAFETY: the loop above wrote all `nbytes` bytes (nbytes / blocksize whole blocks,
+    // each fully written by `unshuffle_bits`), or returned an error before this point.
+    unsafe { out.set_len(nbytes) };
     Ok(out)
 }
 
@@ -106,14 +117,17 @@ fn transpose8(mut x: u64) -> u64 {
 
 /// Undoes bitshuffle of one-byte elements: `src` holds 8 bit planes of `n / 8` bytes
 /// (plane k: bit k of every element, element 8j + i in bit i of byte j).
-fn unshuffle_bits(src: &[u8], dst: &mut [u8]) {
+/// Every byte of `dst` (a multiple of 8 long, as `src`) is written.
+fn unshuffle_bits(src: &[u8], dst: &mut [std::mem::MaybeUninit<u8>]) {
     let m = dst.len() / 8;
     let p: [&[u8]; 8] = std::array::from_fn(|k| &src[k * m..(k + 1) * m]);
     for (j, o) in dst.chunks_exact_mut(8).enumerate().take(m) {
         let x = u64::from_le_bytes([
             p[0][j], p[1][j], p[2][j], p[3][j], p[4][j], p[5][j], p[6][j], p[7][j],
         ]);
-        o.copy_from_slice(&transpose8(x).to_le_bytes());
+        for (d, b) in o.iter_mut().zip(transpose8(x).to_le_bytes()) {
+            d.write(b);
+        }
     }
 }
 
@@ -145,8 +159,10 @@ mod tests {
                 s as u8
             })
             .collect();
-        let (mut a, mut b) = (vec![0u8; 4096], vec![0u8; 4096]);
+        let mut a = vec![std::mem::MaybeUninit::new(0u8); 4096];
+        let mut b = vec![0u8; 4096];
         unshuffle_bits(&src, &mut a);
+        let a: Vec<u8> = a.into_iter().map(|v| unsafe { v.assume_init() }).collect();
         unshuffle_naive(&src, &mut b);
         assert_eq!(a, b);
     }
@@ -184,7 +200,7 @@ mod tests {
             )
             .unwrap();
             most_blocks = most_blocks.max(n / u32_at(&frame, 8).unwrap());
-            let ours = decode(&frame)
+            let ours = decode(&frame, n)
                 .unwrap_or_else(|| panic!("not our kind: {:?} len {}", &frame[..16], frame.len()))
                 .unwrap();
             assert_eq!(ours, data, "n={n}");
@@ -193,10 +209,12 @@ mod tests {
             let mut bad = frame.clone();
             let last = bad.len() - 3;
             bad[last] ^= 0x5A;
-            if let Some(r) = decode(&bad) {
+            if let Some(r) = decode(&bad, n) {
                 assert!(r.is_err() || r.unwrap() != data || bad == frame);
             }
-            assert!(decode(&frame[..frame.len() - 1]).is_none());
+            assert!(decode(&frame[..frame.len() - 1], n).is_none());
+            // A frame claiming more than the chunk can hold is refused before allocating.
+            assert!(decode(&frame, n - 1).unwrap().is_err());
         }
         assert!(most_blocks >= 8, "{most_blocks}");
     }
@@ -219,8 +237,8 @@ mod tests {
                 1,
             )
             .unwrap();
-            assert!(decode(&frame).is_none());
+            assert!(decode(&frame, 8192).is_none());
         }
-        assert!(decode(b"short").is_none());
+        assert!(decode(b"short", 8).is_none());
     }
 }
