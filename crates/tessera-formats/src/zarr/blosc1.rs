@@ -38,6 +38,7 @@ pub fn decode(src: &[u8], max: usize) -> Option<Result<Vec<u8>, String>> {
         && flags & (FLAG_SHUFFLE | FLAG_MEMCPYED) == 0
         && flags >> 5 == COMPRESSOR_ZSTD
         && blocksize > 0
+        && blocksize <= nbytes
         && blocksize.is_multiple_of(8)
         && nbytes.is_multiple_of(blocksize)
         && cbytes == src.len();
@@ -240,5 +241,12 @@ mod tests {
             assert!(decode(&frame, 8192).is_none());
         }
         assert!(decode(b"short", 8).is_none());
+        // A header claiming a block larger than the frame's data is not ours (no buffer
+        // of the claimed block size is made).
+        let mut h = vec![2u8, 1, 0x94, 1];
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&u32::MAX.to_le_bytes());
+        h.extend_from_slice(&16u32.to_le_bytes());
+        assert!(decode(&h, 1 << 20).is_none());
     }
 }
