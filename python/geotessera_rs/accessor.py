@@ -130,6 +130,42 @@ def _time_index(ds: "xr.Dataset", year: int, years: List[int]) -> int:
     return int(matches[0])
 
 
+def _source(ds: "xr.Dataset", array: str) -> Optional[Tuple[Any, int, List[int]]]:
+    """The store zone behind an untouched Dataset of our ``open_zone`` (reads go straight
+    to it), or None (reads go through xarray)."""
+    if array != "embeddings":
+        return None
+    from .xarray import native_source
+
+    return native_source(ds)
+
+
+def _read_pixels(
+    src: Tuple[Any, int, List[int]], ti: int, yi: np.ndarray, xi: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray]:
+    """``(int8 (N, B), float32 (N,))`` at pixels ``(yi, xi)`` of time index ``ti``, one
+    store read per inner chunk (32 x 32 pixels) the points fall in."""
+    native, zone, years = src
+    year = years[ti]
+    key = (yi // 32).astype(np.int64) * (1 << 32) + (xi // 32)
+    order = np.argsort(key, kind="stable")
+    _, starts = np.unique(key[order], return_index=True)
+    bounds = list(starts) + [len(order)]
+    emb: Optional[np.ndarray] = None
+    scales = np.empty(len(yi), np.float32)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        idx = order[a:b]
+        r0, c0 = int(yi[idx].min()), int(xi[idx].min())
+        h, w = int(yi[idx].max()) - r0 + 1, int(xi[idx].max()) - c0 + 1
+        e, s = native.read_window(zone, r0, c0, h, w, year)
+        if emb is None:
+            emb = np.empty((len(yi), e.shape[2]), np.int8)
+        emb[idx] = e[yi[idx] - r0, xi[idx] - c0]
+        scales[idx] = s[yi[idx] - r0, xi[idx] - c0]
+    assert emb is not None
+    return emb, scales
+
+
 @dataclass(frozen=True)
 class _RegionWindow:
     x0: int
@@ -245,7 +281,14 @@ class TesseraAccessor:
         x0, x1 = max(0, xi - r), min(len(xs), xi + r + 1)
         y0, y1 = max(0, yi - r), min(len(ys), yi + r + 1)
         win = self._ds.isel({xname: slice(x0, x1), yname: slice(y0, y1)}).sel(time=year)
-        scales = np.asarray(win["scales"].values, dtype=np.float64)
+        src = _source(self._ds, "embeddings")
+        if src is not None:
+            ti = int(self._ds.get_index("time").get_loc(year))
+            native, zone, years = src
+            e_hwb, s_hw = native.read_window(zone, y0, x0, y1 - y0, x1 - x0, years[ti])
+            scales = np.asarray(s_hw, dtype=np.float64)
+        else:
+            scales = np.asarray(win["scales"].values, dtype=np.float64)
         ci, cj = yi - y0, xi - x0
 
         centre = scales[ci, cj]
@@ -259,8 +302,11 @@ class TesseraAccessor:
                 return None, NODATA
             k = int(np.argmin((rows - ci) ** 2 + (cols - cj) ** 2))
             bi, bj = int(rows[k]), int(cols[k])
-        emb = np.asarray(win["embeddings"].values)
-        return emb[:, bi, bj].astype(np.float32) * float(scales[bi, bj]), VALID
+        if src is not None:
+            vec = e_hwb[bi, bj]
+        else:
+            vec = np.asarray(win["embeddings"].values)[:, bi, bj]
+        return vec.astype(np.float32) * float(scales[bi, bj]), VALID
 
     def _bulk_sample(
         self, es: np.ndarray, ns: np.ndarray, year: int, array: str = "embeddings"
@@ -296,7 +342,12 @@ class TesseraAccessor:
         sel = ds.sel(time=year).isel(
             {xname: xr.DataArray(xi, dims="points"), yname: xr.DataArray(yi, dims="points")}
         )
-        emb, scales = sel[array].values.T, sel["scales"].values
+        src = _source(ds, array)
+        if src is not None:
+            ti = int(ds.get_index("time").get_loc(year))
+            emb, scales = _read_pixels(src, ti, np.asarray(yi), np.asarray(xi))
+        else:
+            emb, scales = sel[array].values.T, sel["scales"].values
         emb = emb.astype(np.float32) * np.where(np.isfinite(scales), scales, np.nan)[:, None]
         values[read_indices] = emb
         cause[read_indices] = np.where(
@@ -337,8 +388,15 @@ class TesseraAccessor:
         h, w = int(sub.sizes["y"]), int(sub.sizes["x"])
         log.info("read_region: %d x %d pixels (%s), %.0fm resolution", h, w, f"{h * w:,}", self._px)
         started = time.monotonic()
-        scales = sub["scales"].values
-        emb_int8 = sub[array].values
+        src = _source(self._ds, array)
+        if src is not None:
+            native, zone, years = src
+            ti = _time_index(self._ds, year, self._years)
+            e_hwb, scales = native.read_window(zone, window.y0, window.x0, h, w, years[ti])
+            emb_int8 = e_hwb.transpose(2, 0, 1)
+        else:
+            scales = sub["scales"].values
+            emb_int8 = sub[array].values
         log.info("read_region: loaded in %.1fs", time.monotonic() - started)
         return emb_int8, scales, window.transform
 

@@ -10,7 +10,8 @@ Importing this module (and calling :func:`open_zone`) registers the ``.tessera``
 from __future__ import annotations
 
 import json
-from typing import Any, Optional, Tuple
+from collections import OrderedDict
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -151,4 +152,41 @@ def open_zone(
         import dask  # noqa: F401
     except ImportError:
         return ds
-    return ds.chunk({"time": 1, "band": -1, "y": 1024, "x": 1024})
+    out = ds.chunk({"time": 1, "band": -1, "y": 1024, "x": 1024})
+    _remember(out, native, int(zone), years, height, width)
+    return out
+
+
+# Dask arrays made by open_zone, by name, and the store zone they read: the accessor reads
+# points and windows of such a Dataset straight from the store (a dask point read would
+# load whole 1024 x 1024 chunks). Any change to an array (a slice, a computation) gives it
+# a new name, so only untouched arrays are found here.
+_SOURCES: "OrderedDict[str, Tuple[Any, int, List[int], int, int]]" = OrderedDict()
+_MAX_SOURCES = 256
+
+
+def _remember(ds, native, zone: int, years: List[int], height: int, width: int) -> None:
+    for v in ("embeddings", "scales"):
+        name = getattr(ds[v].data, "name", None)
+        if name is not None:
+            _SOURCES[name] = (native, zone, list(years), height, width)
+            _SOURCES.move_to_end(name)
+    while len(_SOURCES) > _MAX_SOURCES:
+        _SOURCES.popitem(last=False)
+
+
+def native_source(ds) -> Optional[Tuple[Any, int, List[int]]]:
+    """``(native store, zone, years of the time axis)`` when ``ds`` holds the untouched
+    ``embeddings`` and ``scales`` of one zone made by :func:`open_zone`, else None."""
+    try:
+        e = getattr(ds["embeddings"].data, "name", None)
+        s = getattr(ds["scales"].data, "name", None)
+    except KeyError:
+        return None
+    a, b = _SOURCES.get(e or ""), _SOURCES.get(s or "")
+    if a is None or b is None or a[0] is not b[0] or a[1] != b[1]:
+        return None
+    native, zone, years, height, width = a
+    if ds.sizes.get("y") != height or ds.sizes.get("x") != width:
+        return None
+    return native, zone, years

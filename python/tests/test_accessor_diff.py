@@ -235,3 +235,42 @@ def test_registration(mirror_dir):
         "assert a.register() is True and xr.Dataset.tessera is s.TesseraAccessor\n"
     )
     assert r.returncode == 0, r.stderr
+
+
+def test_untouched_datasets_read_straight_from_the_store(accessors, points):
+    # A Dataset fresh from our open_zone is read through the store (points, windows,
+    # probes: one read per inner chunk, not whole dask chunks); a changed one goes
+    # through xarray. The values are the reference's either way (the tests above).
+    import geotessera_rs.xarray as gx
+
+    ours, ref, _ = accessors
+    ds = ours._ds
+    assert gx.native_source(ds) is not None
+    assert gx.native_source(ds.isel(x=slice(1, None))) is None
+    assert gx.native_source(ds.chunk({"x": 2048, "y": 2048})) is None
+    assert gx.native_source(ds.assign(scales=ds["scales"] * 1)) is None
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.windows = inner, []
+
+        def read_window(self, zone, row, col, h, w, year):
+            self.windows.append((h, w))
+            return self.inner.read_window(zone, row, col, h, w, year)
+
+    names = [ds[v].data.name for v in ("embeddings", "scales")]
+    saved = {k: gx._SOURCES[k] for k in names}
+    counter = Counting(saved[names[0]][0])
+    try:
+        for k in names:
+            gx._SOURCES[k] = (counter,) + saved[k][1:]
+        got = ours.sample_points(points, YEAR)
+        assert counter.windows and all(h <= 32 and w <= 32 for h, w in counter.windows)
+        assert np.array_equal(got, ref.sample_points(points, YEAR), equal_nan=True)
+        n = len(counter.windows)
+        r1, t1 = ours.read_region(ON_CENTRES, YEAR)
+        assert len(counter.windows) == n + 1
+        r2, t2 = ref.read_region(ON_CENTRES, YEAR)
+        assert t1 == t2 and np.array_equal(r1, r2, equal_nan=True)
+    finally:
+        gx._SOURCES.update(saved)
