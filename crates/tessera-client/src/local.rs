@@ -310,18 +310,24 @@ impl EmbeddingTile {
     /// Dequantises pixel (row, col) into `out` (`bands()` values).
     pub fn pixel(&self, row: usize, col: usize, out: &mut [f32]) -> Result<()> {
         let b = self.bands();
-        let q = self.quantised_pixel(row, col)?;
-        let s = self
-            .scales
-            .as_slice::<f32>()
-            .map_err(|e| ClientError::Format(e.to_string()))?;
+        let (q, s) = self.codes_and_scales()?;
         let i = row * self.georef.width + col;
+        let q = &q[i * b..(i + 1) * b];
         if self.per_band_scales {
             tessera_core::quant::dequantise_per_value(q, &s[i * b..(i + 1) * b], out);
         } else {
             dequantise(q, &s[i..i + 1], b, out);
         }
         Ok(())
+    }
+
+    /// The int8 codes and the scales, as the NPY files hold them.
+    fn codes_and_scales(&self) -> Result<(&[i8], &[f32])> {
+        let fmt = |e: tessera_formats::npy::NpyError| ClientError::Format(e.to_string());
+        Ok((
+            self.emb.as_slice::<i8>().map_err(fmt)?,
+            self.scales.as_slice::<f32>().map_err(fmt)?,
+        ))
     }
 
     /// Dequantises every band of rows `r0..r0 + out.len() / (width * bands)` into `out`
@@ -344,14 +350,7 @@ impl EmbeddingTile {
                 self.georef.height
             )));
         }
-        let q = self
-            .emb
-            .as_slice::<i8>()
-            .map_err(|e| ClientError::Format(e.to_string()))?;
-        let s = self
-            .scales
-            .as_slice::<f32>()
-            .map_err(|e| ClientError::Format(e.to_string()))?;
+        let (q, s) = self.codes_and_scales()?;
         let (p0, p1) = (r0 * w, (r0 + n) * w);
         if self.per_band_scales {
             tessera_core::quant::dequantise_per_value(&q[p0 * b..p1 * b], &s[p0 * b..p1 * b], out);
@@ -374,14 +373,7 @@ impl EmbeddingTile {
             out.resize(n * w * b, 0.0);
             return self.rows_into(r0, out);
         };
-        let q = self
-            .emb
-            .as_slice::<i8>()
-            .map_err(|e| ClientError::Format(e.to_string()))?;
-        let s = self
-            .scales
-            .as_slice::<f32>()
-            .map_err(|e| ClientError::Format(e.to_string()))?;
+        let (q, s) = self.codes_and_scales()?;
         let (px, p0) = (n * w, r0 * w);
         out.resize(px * sel.len(), 0.0);
         for (k, o) in out.chunks_exact_mut(sel.len()).enumerate() {

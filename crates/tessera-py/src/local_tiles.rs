@@ -155,18 +155,9 @@ impl NativeNpyTile {
         py: Python<'py>,
         coords: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let (lon, lat) = lonlat(&coords)?;
-        let b = self.t.bands();
-        let v = py
-            .detach(|| {
-                let mut v = vec![0f32; lon.len() * b];
-                self.t.sample_lonlat(&lon, &lat, &mut v)?;
-                Ok::<_, tessera_api::Error>(v)
-            })
-            .map_err(to_py)?;
-        Ok(Array2::from_shape_vec((lon.len(), b), v)
-            .map_err(usage)?
-            .into_pyarray(py))
+        sample_points(py, &coords, self.t.bands(), |lon, lat, out| {
+            self.t.sample_lonlat(lon, lat, out)
+        })
     }
 }
 
@@ -235,17 +226,29 @@ impl NativeGeoTiffTile {
         py: Python<'py>,
         coords: PyReadonlyArray2<'py, f64>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let (lon, lat) = lonlat(&coords)?;
-        let b = self.t.bands();
-        let v = py
-            .detach(|| {
-                let mut v = vec![0f32; lon.len() * b];
-                self.t.sample_lonlat(&lon, &lat, &mut v)?;
-                Ok::<_, tessera_api::Error>(v)
-            })
-            .map_err(to_py)?;
-        Ok(Array2::from_shape_vec((lon.len(), b), v)
-            .map_err(usage)?
-            .into_pyarray(py))
+        sample_points(py, &coords, self.t.bands(), |lon, lat, out| {
+            self.t.sample_lonlat(lon, lat, out)
+        })
     }
+}
+
+/// `(N, bands)` float32 from `sample(lon, lat, out)` over `(N, 2)` WGS84 points, with the
+/// GIL released while it runs.
+fn sample_points<'py>(
+    py: Python<'py>,
+    coords: &PyReadonlyArray2<'py, f64>,
+    bands: usize,
+    sample: impl Fn(&[f64], &[f64], &mut [f32]) -> tessera_api::Result<()> + Send + Sync,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (lon, lat) = lonlat(coords)?;
+    let v = py
+        .detach(|| {
+            let mut v = vec![0f32; lon.len() * bands];
+            sample(&lon, &lat, &mut v)?;
+            Ok::<_, tessera_api::Error>(v)
+        })
+        .map_err(to_py)?;
+    Ok(Array2::from_shape_vec((lon.len(), bands), v)
+        .map_err(usage)?
+        .into_pyarray(py))
 }

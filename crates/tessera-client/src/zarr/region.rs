@@ -456,14 +456,9 @@ impl ZarrStore {
         })
     }
 
-    /// Reads the window of `bbox` in the zone of its centre longitude (the reference's
-    /// `read_region`): the window and its block.
-    pub async fn read_region(
-        &self,
-        bbox: &Bbox,
-        year: i32,
-        depth: Option<usize>,
-    ) -> Result<(RegionWindow, Block)> {
+    /// The zone of `bbox`'s centre longitude, the window of `bbox` on its grid, and the
+    /// time index of `year` (the reference's `read_region` rule).
+    async fn centre_window(&self, bbox: &Bbox, year: i32) -> Result<(u8, RegionWindow, usize)> {
         let z = tessera_core::utm_zone((bbox.west + bbox.east) / 2.0);
         let w = self.region_window(z, bbox).ok_or_else(|| {
             ClientError::EmptyWindow(format!(
@@ -472,6 +467,18 @@ impl ZarrStore {
             ))
         })?;
         let t = self.time_index(z, year).await?;
+        Ok((z, w, t))
+    }
+
+    /// Reads the window of `bbox` in the zone of its centre longitude (the reference's
+    /// `read_region`): the window and its block.
+    pub async fn read_region(
+        &self,
+        bbox: &Bbox,
+        year: i32,
+        depth: Option<usize>,
+    ) -> Result<(RegionWindow, Block)> {
+        let (z, w, t) = self.centre_window(bbox, year).await?;
         let b = self.read_block(z, t, w.y0..w.y1, w.x0..w.x1, depth).await?;
         Ok((w, b))
     }
@@ -484,14 +491,7 @@ impl ZarrStore {
         year: i32,
         depth: Option<usize>,
     ) -> Result<(RegionWindow, (usize, usize, usize, Vec<f32>))> {
-        let z = tessera_core::utm_zone((bbox.west + bbox.east) / 2.0);
-        let w = self.region_window(z, bbox).ok_or_else(|| {
-            ClientError::EmptyWindow(format!(
-                "Region does not intersect the zone grid: {bbox} has no pixel centre on the grid of zone {z} in {}; choose a region inside the store's coverage",
-                self.location()
-            ))
-        })?;
-        let t = self.time_index(z, year).await?;
+        let (z, w, t) = self.centre_window(bbox, year).await?;
         let b = self
             .read_block_dequantised(z, t, w.y0..w.y1, w.x0..w.x1, depth)
             .await?;
