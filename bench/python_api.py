@@ -1,7 +1,9 @@
 """Times geotessera_rs against geotessera 0.11 (and our Python call against our CLI) on one
 synthetic mirror. Run by bench/python_api.sh; prints one line per measurement."""
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,8 @@ report("GeoTesseraZarr.read_region, 0.1 degree", ours, ref, 5)
 # 3 and 4 over local tiles: both read the same embeddings_dir, downloaded once.
 base = "file://" + mirror
 tiles = tempfile.mkdtemp(prefix="bench-tiles-")
+for d in (tiles, tiles + "-c", tiles + "-rc"):
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
 gt = geotessera_rs.GeoTessera(embeddings_dir=tiles, cache_dir=tiles + "-c", mirror=mirror)
 for lon in (0.15, 0.25):
     gt.download_tile(lon, 51.45, YEAR)

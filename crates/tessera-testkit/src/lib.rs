@@ -91,10 +91,13 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A fresh, empty directory shared by the tests of one binary: kept until the binary ends,
-/// removed by the next run's reaping.
+/// A fresh, empty directory shared by the tests of one binary: removed when the binary
+/// exits, unless a test failed or `TESSERA_KEEP_SCRATCH` is set (then the next run's
+/// reaping removes it).
 pub fn scratch_shared(name: &str) -> PathBuf {
-    make_scratch(name)
+    let dir = make_scratch(name);
+    cleanup::register_shared(&dir);
+    dir
 }
 
 fn make_scratch(name: &str) -> PathBuf {
@@ -115,9 +118,58 @@ mod cleanup {
 
     struct Dirs(RefCell<Vec<PathBuf>>);
 
+    /// Set by the panic hook when any test of this process fails.
+    static ANY_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    /// The directories shared by the whole binary, removed at exit.
+    static SHARED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+    fn keep() -> bool {
+        std::env::var_os("TESSERA_KEEP_SCRATCH").is_some()
+    }
+
+    extern "C" fn remove_shared() {
+        if ANY_FAILED.load(std::sync::atomic::Ordering::SeqCst) || keep() {
+            return;
+        }
+        if let Ok(dirs) = SHARED.lock() {
+            for d in dirs.iter() {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+
+    /// Registers a directory to be removed when the process exits (libtest returns from
+    /// `main` when every test passed, and exits with 101 after a failure, which the panic
+    /// hook has recorded).
+    pub(super) fn register_shared(dir: &Path) {
+        install_hook();
+        static AT_EXIT: std::sync::Once = std::sync::Once::new();
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain `extern "C" fn` with no captured state.
+            unsafe {
+                libc::atexit(remove_shared);
+            }
+        });
+        if let Ok(mut dirs) = SHARED.lock() {
+            dirs.push(dir.to_path_buf());
+        }
+    }
+
+    fn install_hook() {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                ANY_FAILED.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = FAILED.try_with(|f| f.set(true));
+                previous(info);
+            }));
+        });
+    }
+
     impl Drop for Dirs {
         fn drop(&mut self) {
-            if FAILED.with(|f| f.get()) || std::env::var_os("TESSERA_KEEP_SCRATCH").is_some() {
+            if FAILED.with(|f| f.get()) || keep() {
                 return;
             }
             for d in self.0.borrow().iter() {
@@ -132,16 +184,11 @@ mod cleanup {
     }
 
     pub(super) fn register(dir: &Path) {
-        static HOOK: std::sync::Once = std::sync::Once::new();
-        HOOK.call_once(|| {
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                let _ = FAILED.try_with(|f| f.set(true));
-                previous(info);
-            }));
-        });
+        install_hook();
         if std::thread::current().name() == Some("main") {
-            // Not a libtest thread (a test harness of its own): nothing ends with the test.
+            // Not a libtest thread (a test harness of its own): nothing ends with the test,
+            // so the directory goes when the process exits.
+            register_shared(dir);
             return;
         }
         DIRS.with(|d| d.0.borrow_mut().push(dir.to_path_buf()));
@@ -203,5 +250,33 @@ mod tests {
             .unwrap();
         assert!(shared.is_dir(), "a shared directory outlives its test");
         std::fs::remove_dir_all(&shared).unwrap();
+    }
+
+    #[test]
+    fn shared_directories_are_removed_when_the_test_process_exits() {
+        if std::env::var_os("TESSERA_TESTKIT_CHILD").is_some() {
+            let d = scratch_shared("testkit-exit");
+            std::fs::write(d.join("f"), b"x").unwrap();
+            println!("SHARED={}", d.display());
+            return;
+        }
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::shared_directories_are_removed_when_the_test_process_exits",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TESSERA_TESTKIT_CHILD", "1")
+            .env_remove("TESSERA_KEEP_SCRATCH")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let dir = stdout
+            .split_once("SHARED=")
+            .and_then(|(_, rest)| rest.lines().next())
+            .unwrap_or_else(|| panic!("the child made no directory: {stdout}"));
+        assert!(!Path::new(dir).exists(), "{dir} outlived its process");
     }
 }
