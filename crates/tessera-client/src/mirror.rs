@@ -904,49 +904,9 @@ impl Mirror {
         match &self.root {
             MirrorRoot::Local(_) => {
                 let p = self.root.local_path(key).unwrap_or_default();
-                tokio::task::spawn_blocking(move || -> Result<RangeBody> {
-                    use std::os::unix::fs::FileExt;
-                    let f = std::fs::File::open(&p).map_err(|e| not_found_or_io(&p, e))?;
-                    let total = f.metadata().map_err(|e| ClientError::io(&p, e))?.len();
-                    let (start, len) = match span {
-                        Span::Bytes(s, e) => {
-                            if e >= total || s > e {
-                                return Err(ClientError::Format(format!(
-                                    "{}: bytes {s}-{e} are outside the object of {total} bytes",
-                                    p.display()
-                                )));
-                            }
-                            (s, e - s + 1)
-                        }
-                        Span::Suffix(k) => (total.saturating_sub(k), k.min(total)),
-                    };
-                    let bytes = if len >= MAP_FROM {
-                        // Large spans (shard reads) are mapped, not copied: the page cache
-                        // is read in place. Store files are replaced by rename, never
-                        // rewritten in place, so a mapping sees one version of a file.
-                        // SAFETY: the mapping is read-only and private to this Bytes.
-                        let map = unsafe {
-                            memmap2::MmapOptions::new()
-                                .offset(start)
-                                .len(len as usize)
-                                .map(&f)
-                        }
-                        .map_err(|e| ClientError::io(&p, e))?;
-                        Bytes::from_owner(map)
-                    } else {
-                        let mut buf = vec![0u8; len as usize];
-                        f.read_exact_at(&mut buf, start)
-                            .map_err(|e| ClientError::io(&p, e))?;
-                        Bytes::from(buf)
-                    };
-                    Ok(RangeBody {
-                        bytes,
-                        total: Some(total),
-                        etag: None,
-                    })
-                })
-                .await
-                .map_err(|e| ClientError::Format(format!("read task failed: {e}")))?
+                tokio::task::spawn_blocking(move || read_local_span(&p, span))
+                    .await
+                    .map_err(|e| ClientError::Format(format!("read task failed: {e}")))?
             }
             MirrorRoot::Http(_) => {
                 self.http
@@ -1023,6 +983,52 @@ fn not_found_or_io(p: &Path, e: std::io::Error) -> ClientError {
     } else {
         ClientError::io(p, e)
     }
+}
+
+/// Reads a range or suffix of a local file (see [`Mirror::get_span`]): large spans are
+/// mapped (populated at once), small ones read into a buffer.
+pub(crate) fn read_local_span(p: &Path, span: Span) -> Result<RangeBody> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(p).map_err(|e| not_found_or_io(p, e))?;
+    let total = f.metadata().map_err(|e| ClientError::io(p, e))?.len();
+    let (start, len) = match span {
+        Span::Bytes(s, e) => {
+            if e >= total || s > e {
+                return Err(ClientError::Format(format!(
+                    "{}: bytes {s}-{e} are outside the object of {total} bytes",
+                    p.display()
+                )));
+            }
+            (s, e - s + 1)
+        }
+        Span::Suffix(k) => (total.saturating_sub(k), k.min(total)),
+    };
+    let bytes = if len >= MAP_FROM {
+        // Large spans (shard reads) are mapped, not copied: the page cache is read in
+        // place. Store files are replaced by rename, never rewritten in place, so a
+        // mapping sees one version of a file. The mapping is populated at once (one call
+        // instead of a fault per page, as every byte of a span is read).
+        // SAFETY: the mapping is read-only and private to this Bytes.
+        let map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(start)
+                .len(len as usize)
+                .populate()
+                .map(&f)
+        }
+        .map_err(|e| ClientError::io(p, e))?;
+        Bytes::from_owner(map)
+    } else {
+        let mut buf = vec![0u8; len as usize];
+        f.read_exact_at(&mut buf, start)
+            .map_err(|e| ClientError::io(p, e))?;
+        Bytes::from(buf)
+    };
+    Ok(RangeBody {
+        bytes,
+        total: Some(total),
+        etag: None,
+    })
 }
 
 #[cfg(test)]

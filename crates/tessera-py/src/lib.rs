@@ -3,6 +3,7 @@
 //! Orchestration lives in `tessera-api`; the Python layer (`python/geotessera_rs`) gives
 //! the reference's names, signatures and return types.
 
+mod buffer;
 mod context;
 mod errors;
 mod local_tiles;
@@ -16,6 +17,8 @@ use pyo3::prelude::*;
 /// Builds a fresh runtime in a forked child (registered with `os.register_at_fork`).
 #[pyfunction]
 fn _reset_after_fork() -> PyResult<()> {
+    // The child has no thread to free idle buffers.
+    tessera_client::mem::release_idle();
     tessera_api::runtime().map(|_| ()).map_err(errors::to_py)
 }
 
@@ -30,6 +33,7 @@ fn run_cli(py: Python<'_>, argv: Vec<String>) -> u8 {
 /// The `geotessera_rs._native` module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    tessera_client::mem::tune_allocator();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(_reset_after_fork, m)?)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;

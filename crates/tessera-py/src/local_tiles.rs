@@ -136,16 +136,15 @@ impl NativeNpyTile {
         let n = n.min(h.saturating_sub(top));
         let v = py
             .detach(|| {
-                let mut v = vec![0f32; n * w * b];
+                // rows_into writes every value.
+                let mut v = tessera_client::mem::output_f32(n * w * b);
                 if n > 0 {
                     self.t.rows_into(top, &mut v)?;
                 }
                 Ok::<_, tessera_api::Error>(v)
             })
             .map_err(to_py)?;
-        Ok(Array3::from_shape_vec((n, w, b), v)
-            .map_err(usage)?
-            .into_pyarray(py))
+        crate::buffer::f32_array(py, v, (n, w, b))
     }
 
     /// The embeddings of the pixels containing `(N, 2)` WGS84 points, float32 `(N, bands)`;

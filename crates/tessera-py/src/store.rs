@@ -13,6 +13,7 @@ use tessera_api::store::{
 };
 use tessera_api::tiles::Compression;
 
+use crate::buffer::f32_array;
 use crate::context::{self, bbox};
 use crate::errors::{to_py, usage};
 use crate::progress::run;
@@ -22,8 +23,8 @@ type Transform = [f64; 6];
 type PyRaster<'py> = (Bound<'py, PyArray3<f32>>, Transform, String);
 
 fn raster<'py>(py: Python<'py>, r: Raster) -> PyResult<PyRaster<'py>> {
-    let a = Array3::from_shape_vec((r.height, r.width, r.bands), r.data).map_err(usage)?;
-    Ok((a.into_pyarray(py), r.transform, r.crs))
+    let a = f32_array(py, r.data, (r.height, r.width, r.bands))?;
+    Ok((a, r.transform, r.crs))
 }
 
 fn compression(name: &str) -> PyResult<Compression> {
@@ -380,9 +381,8 @@ impl NativeStrips {
             None => Ok(None),
             Some(Err(e)) => Err(to_py(e)),
             Some(Ok(s)) => {
-                let a =
-                    Array3::from_shape_vec((s.rows, s.width, s.bands), s.data).map_err(usage)?;
-                Ok(Some((a.into_pyarray(py), s.transform, s.crs)))
+                let a = f32_array(py, s.data, (s.rows, s.width, s.bands))?;
+                Ok(Some((a, s.transform, s.crs)))
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use numpy::ndarray::{Array2, Array3};
+use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray1};
 use pyo3::prelude::*;
 use tessera_api::tiles::{
@@ -208,8 +208,8 @@ impl NativeTiles {
         let t = run(py, callback.as_ref(), move |p| {
             ds.fetch_embedding(&dir, lon, lat, year, refresh, p)
         })?;
-        let a = Array3::from_shape_vec((t.height, t.width, t.bands), t.data).map_err(usage)?;
-        Ok((a.into_pyarray(py), t.epsg, t.transform))
+        let a = crate::buffer::f32_array(py, t.data, (t.height, t.width, t.bands))?;
+        Ok((a, t.epsg, t.transform))
     }
 
     /// Whether each `(year, lon, lat)` has its three files in `dir`.

@@ -240,7 +240,7 @@ impl TileDataset {
         // Reading a tile is bound by writing its float32 copy: the rows are dequantised in
         // parallel into a buffer backed by huge pages.
         let row_len = t.georef.width * t.bands();
-        let mut data = tessera_client::mem::zeroed::<f32>(t.georef.height * row_len);
+        let mut data = tessera_client::mem::output_f32(t.georef.height * row_len);
         if row_len > 0 {
             data.par_chunks_mut(ROWS_PER_TASK * row_len)
                 .enumerate()

@@ -83,9 +83,9 @@ pub fn dequantise_parts(
     };
     let n = sel.len();
     let cols = cols.max(1);
-    // A fresh zeroed allocation is mapped lazily by the system, so every value is
-    // written once (a resize would write them twice), on huge pages.
-    *out = crate::mem::zeroed(scales.len() * n);
+    // Every value is written below, so the buffer's contents do not matter: a recycled
+    // one, or fresh memory mapped lazily on huge pages (a resize would write it twice).
+    *out = crate::mem::output_f32(scales.len() * n);
     let b = nbands;
     out.par_chunks_mut(cols * n)
         .zip(scales.par_chunks(cols))
@@ -200,7 +200,7 @@ impl BlockChunks {
     /// finite), in one pass over the chunks.
     fn dequantised(&self) -> Vec<f32> {
         let (nc, bands) = (self.nc, self.bands);
-        let mut out: Vec<f32> = crate::mem::zeroed(self.nr * nc * bands);
+        let mut out: Vec<f32> = crate::mem::output_f32(self.nr * nc * bands);
         let fill = f32::from(self.emb_fill);
         out.par_chunks_mut((nc * bands).max(1))
             .enumerate()
