@@ -100,6 +100,9 @@ pub enum Command {
     Download(DownloadArgs),
     /// Sample embeddings at points (CSV, GeoJSON or GeoParquet) into CSV, Parquet or NPY.
     Sample(SampleArgs),
+    /// Mosaic a region's tiles onto one grid (EPSG:4326, EPSG:3857 or a UTM zone) as a
+    /// float32 GeoTIFF, streamed within --memory-mb.
+    Mosaic(MosaicArgs),
     /// Run the whole workflow on built-in synthetic data: build a mirror, serve it, download
     /// a region as GeoTIFF, sample labelled points, and report what it cost.
     Demo(DemoArgs),
@@ -296,6 +299,58 @@ pub struct DownloadArgs {
     /// Files downloaded at once.
     #[arg(short, long, default_value_t = 8)]
     pub jobs: usize,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera mosaic`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera mosaic --bbox 0.1,52.1,0.3,52.2 --year 2024 -o mosaic.tif
+  tessera mosaic --bbox 0.1,52.1,0.3,52.2 --crs EPSG:3857 --resampling bilinear -o m.tif
+  tessera mosaic --tile 0.15,52.15 --crs EPSG:32631 --resolution 20 --memory-mb 64 -o m.tif
+
+Overlapping tile margins: the tile whose 0.1-degree cell holds a pixel is read first, then
+the others by name; the first valid value wins.")]
+pub struct MosaicArgs {
+    /// The GeoTIFF to write.
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// Region.
+    #[command(flatten)]
+    pub region: RegionSelect,
+    /// Year.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+    /// Target CRS: EPSG:4326, EPSG:3857 or a UTM zone (EPSG:326NN / EPSG:327NN).
+    #[arg(long, default_value = "EPSG:4326")]
+    pub crs: String,
+    /// Pixel size in the target CRS's units, "X" or "X,Y" [default: 10 m when the target
+    /// is the first tile's own CRS, else GDAL's suggested resolution for it].
+    #[arg(long, allow_hyphen_values = true)]
+    pub resolution: Option<String>,
+    /// nearest or bilinear (on dequantised values; no-data neighbours drop out).
+    #[arg(long, default_value = "nearest")]
+    pub resampling: String,
+    /// Memory budget in MiB for the strips in flight.
+    #[arg(long, default_value_t = 512)]
+    pub memory_mb: u64,
+    /// GeoTIFF compression: zstd[:LEVEL], deflate[:LEVEL], lzw or none.
+    #[arg(long, default_value = "lzw")]
+    pub compress: String,
+    /// The tiles directory: tiles are read from it and downloaded into it when missing.
+    #[arg(long, default_value = "tessera-tiles")]
+    pub tiles: std::path::PathBuf,
+    /// Use only tiles already in --tiles.
+    #[arg(long)]
+    pub offline: bool,
+    /// Dataset selection.
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
+    /// A directory with manifest.parquet and landmasks.parquet to use instead of the mirror's.
+    #[arg(long, value_name = "DIR")]
+    pub registry_dir: Option<std::path::PathBuf>,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,

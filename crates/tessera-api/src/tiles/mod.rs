@@ -6,6 +6,7 @@
 mod download;
 mod fetch;
 mod info;
+mod mosaic;
 mod sample;
 
 use std::collections::BTreeMap;
@@ -27,11 +28,13 @@ pub use fetch::{
     EnsureOptions, EnsureReport, ExportOptions, ExportReport, TileArray, tile_present,
 };
 pub use info::{DatasetCounts, LocalTilesSummary, StoreUrl, dataset_store_urls, local_tiles};
+pub use mosaic::{MosaicArray, MosaicFile, MosaicRequest, mosaic};
 pub use sample::{PointSamples, SampleSource, prepare_tiles_dir};
 pub use tessera_client::export::{METADATA_FILE, parse_bands};
 pub use tessera_client::points::{Column, PointMeta, PointTable, read_points, write_samples};
 pub use tessera_client::region::{Region, RegionArgs};
 pub use tessera_formats::geotiff::Compression;
+pub use tessera_pictures::{MosaicOptions, Resampling};
 
 /// How a [`TileDataset`] is opened, with the reference's defaults (`GeoTessera(...)`).
 #[derive(Clone, Debug)]

@@ -7,6 +7,7 @@ pub(crate) mod download;
 mod info;
 mod manifest;
 mod mirror;
+mod mosaic;
 mod sample;
 mod tile;
 pub(crate) mod zarr;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(a) => info::run(&a, g),
         Command::Download(a) => download::run(&a, g),
         Command::Sample(a) => sample::run(&a, g),
+        Command::Mosaic(a) => mosaic::run(&a, g),
         Command::Demo(a) => demo::run(&a, g),
         Command::Zarr(c) => zarr::run(c, g),
         Command::Countries(a) => countries::run(&a),

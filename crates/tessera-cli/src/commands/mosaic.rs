@@ -1,0 +1,95 @@
+//! `tessera mosaic`: a region's tiles on one grid, as a GeoTIFF.
+
+use serde_json::json;
+use tessera_api::Progress;
+use tessera_api::tiles::{Compression, MosaicOptions, MosaicRequest, Resampling, mosaic};
+use tessera_core::Crs;
+
+use crate::cli::{GlobalArgs, MosaicArgs};
+use crate::commands::common::{cli_err, context, dataset_options, print_notes};
+use crate::commands::download::region_args;
+use crate::commands::progress;
+use crate::exit::usage;
+
+/// "X" or "X,Y" as two positive numbers.
+fn resolution(s: &str) -> anyhow::Result<(f64, f64)> {
+    let bad = || {
+        usage(format!(
+            "--resolution must be X or X,Y (positive numbers), got '{s}'"
+        ))
+    };
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let r = match v[..] {
+        [x] => (x, x),
+        [x, y] => (x, y),
+        _ => return Err(bad()),
+    };
+    if !(r.0.is_finite() && r.1.is_finite() && r.0 > 0.0 && r.1 > 0.0) {
+        return Err(bad());
+    }
+    Ok(r)
+}
+
+pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+    let crs: Crs = a
+        .crs
+        .parse()
+        .map_err(|e: tessera_core::CrsError| usage(e.to_string()))?;
+    let resampling: Resampling = a.resampling.parse().map_err(usage)?;
+    let res = a.resolution.as_deref().map(resolution).transpose()?;
+    let compression: Compression = a
+        .compress
+        .parse()
+        .map_err(|e: tessera_formats::geotiff::codec::BadCompression| usage(e.to_string()))?;
+    if !(16..=1 << 20).contains(&a.memory_mb) {
+        return Err(usage("--memory-mb must be between 16 and 1048576"));
+    }
+    let req = MosaicRequest {
+        region: region_args(&a.region),
+        year: a.year,
+        tiles_dir: a.tiles.clone(),
+        auto_download: !a.offline,
+        opts: MosaicOptions {
+            crs,
+            resolution: res,
+            resampling,
+            memory_bytes: (a.memory_mb as usize) << 20,
+        },
+        output: a.output.clone(),
+        compression,
+    };
+    let ctx = context(g)?;
+    let p = Progress::new();
+    let ds = dataset_options(&a.dataset, a.registry_dir.as_deref());
+    let r = if g.quiet || a.json {
+        mosaic(&ctx, &ds, &req, &p)
+    } else {
+        progress::watch(&p, || mosaic(&ctx, &ds, &req, &p))
+    };
+    print_notes(g, &p);
+    let m = r.map_err(cli_err)?;
+    let t = m.grid.transform;
+    if a.json {
+        println!(
+            "{}",
+            json!({"output": m.path, "crs": m.grid.crs.to_string(), "width": m.grid.width,
+                   "height": m.grid.height, "bands": m.bands, "tiles": m.tiles,
+                   "transform": [t.a, t.b, t.c, t.d, t.e, t.f], "strip_rows": m.strip_rows})
+        );
+    } else if !g.quiet {
+        println!(
+            "Wrote {} ({} x {} pixels, {} bands, {}, {} tiles)",
+            m.path.display(),
+            m.grid.width,
+            m.grid.height,
+            m.bands,
+            m.grid.crs,
+            m.tiles
+        );
+    }
+    Ok(())
+}

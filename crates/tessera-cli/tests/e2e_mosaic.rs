@@ -1,0 +1,457 @@
+//! `tessera mosaic` against gdalwarp: the same tiles warped by GDAL onto the grid we chose
+//! give the same values (nearest exactly, bilinear within 1e-4), the grids are the ones
+//! gdalinfo reports, the default resolution is GDAL's suggested one, a mosaic across the
+//! UTM 34/35 seam is continuous, and memory stays within the budget.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{mirror, peak_anon_mib, tessera};
+use tessera_testkit::{gdalinfo, run_python, run_tool, scratch, scratch_shared};
+
+const YEAR: &str = "2024";
+const TILES: [&str; 2] = ["grid_23.95_69.05", "grid_24.05_69.05"];
+
+/// The NPY tiles (for us) and their per-tile float32 GeoTIFF exports (for GDAL).
+fn tiles() -> &'static (PathBuf, PathBuf) {
+    static T: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    T.get_or_init(|| {
+        let d = scratch_shared("mosaic-tiles");
+        let m = mirror().display().to_string();
+        let exp = d.join("exp");
+        let (code, _, err) = tessera(
+            &[
+                "--mirror",
+                &m,
+                "-q",
+                "download",
+                "--bbox",
+                "23.91,69.01,24.09,69.09",
+                "--year",
+                YEAR,
+                "--source",
+                "tiles",
+                "-f",
+                "tiff",
+                "--compress",
+                "none",
+                "-o",
+                &exp.display().to_string(),
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        (exp.clone(), exp)
+    })
+}
+
+fn tile_tiff(name: &str) -> PathBuf {
+    tiles().1.join(format!(
+        "global_0.1_degree_representation/{YEAR}/{name}/{name}_{YEAR}.tiff"
+    ))
+}
+
+/// Runs `tessera mosaic` with `extra`; returns its JSON summary.
+fn mosaic(out: &Path, region: &str, extra: &[&str]) -> serde_json::Value {
+    let m = mirror().display().to_string();
+    let t = tiles().0.display().to_string();
+    let o = out.display().to_string();
+    let mut args = vec![
+        "--mirror",
+        &m,
+        "mosaic",
+        "--bbox",
+        region,
+        "--year",
+        YEAR,
+        "--tiles",
+        &t,
+        "-o",
+        &o,
+        "--json",
+        "--offline",
+    ];
+    args.extend_from_slice(extra);
+    let (code, stdout, err) = tessera(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// gdalwarp of one tile onto the grid of our mosaic `j` (exact transformer).
+fn gdalwarp(src: &Path, j: &serde_json::Value, resampling: &str, out: &Path) {
+    let t: Vec<f64> = j["transform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let (w, h) = (j["width"].as_u64().unwrap(), j["height"].as_u64().unwrap());
+    let (west, north) = (t[2], t[5]);
+    let (east, south) = (west + w as f64 * t[0], north + h as f64 * t[4]);
+    run_tool(
+        "gdalwarp",
+        &[
+            "-q",
+            "-overwrite",
+            "-et",
+            "0",
+            "-r",
+            resampling,
+            "-t_srs",
+            j["crs"].as_str().unwrap(),
+            "-te",
+            &format!("{west:.17}"),
+            &format!("{south:.17}"),
+            &format!("{east:.17}"),
+            &format!("{north:.17}"),
+            "-ts",
+            &w.to_string(),
+            &h.to_string(),
+            "-srcnodata",
+            "nan",
+            "-dstnodata",
+            "nan",
+            "-ot",
+            "Float32",
+            &src.display().to_string(),
+            &out.display().to_string(),
+        ],
+    );
+}
+
+/// Compares our mosaic with GDAL's per-tile warps composed by our rule (the tile whose
+/// cell holds the pixel first, then the other): prints and returns the oracle's JSON.
+const COMPARE: &str = r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np, pyproj
+ours, crs, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
+warps = sys.argv[4:]
+def read(p):
+    d = tempfile.mkdtemp()
+    b = os.path.join(d, "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", "-co", "INTERLEAVE=BIP", p, b], check=True)
+    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+    w, h = info["size"]; nb = len(info["bands"])
+    return np.fromfile(b, dtype="<f4").reshape(h, w, nb), info
+a, info = read(ours)
+h, w, nb = a.shape
+gt = info["geoTransform"]
+cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+x = gt[0] + cols * gt[1]; y = gt[3] + rows * gt[5]
+lon, lat = pyproj.Transformer.from_crs(crs, 4326, always_xy=True).transform(x, y)
+cell = np.floor(lon * 10).astype(int)  # 239 or 240: the tiles' cells
+ws = [read(p)[0] for p in warps]
+owner = np.where(cell[..., None] == 239, ws[0], ws[1])
+other = np.where(cell[..., None] == 239, ws[1], ws[0])
+exp = np.where(np.isnan(owner[..., :1]), other, owner)
+nan_a, nan_e = np.isnan(a), np.isnan(exp)
+both = ~nan_a & ~nan_e
+rel = np.abs(a[both] - exp[both]) / np.maximum(np.abs(exp[both]), 1e-3)
+print(json.dumps({
+    "pixels": int(h * w), "nan_mismatch": int((nan_a != nan_e).sum()),
+    "values": int(both.sum()), "over_tol": int((rel > tol).sum()),
+    "max_rel": float(rel.max()) if rel.size else 0.0,
+    "nan_fraction": float(nan_a[..., 0].mean()),
+}))
+"#;
+
+fn compare(ours: &Path, crs: &str, tol: f64, warps: &[PathBuf]) -> serde_json::Value {
+    let mut args = vec![ours.display().to_string(), crs.to_string(), tol.to_string()];
+    args.extend(warps.iter().map(|p| p.display().to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_python(COMPARE, &refs);
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn check_case(name: &str, region: &str, crs: &str, resampling: &str, extra: &[&str], tol: f64) {
+    let d = scratch(&format!("mosaic-{name}"));
+    let ours = d.join("ours.tif");
+    let mut args = vec!["--crs", crs, "--resampling", resampling];
+    args.extend_from_slice(extra);
+    let j = mosaic(&ours, region, &args);
+    assert_eq!(j["tiles"], 2, "{j}");
+    let gdal_r = if resampling == "nearest" {
+        "near"
+    } else {
+        resampling
+    };
+    let warps: Vec<PathBuf> = TILES
+        .iter()
+        .map(|t| {
+            let p = d.join(format!("{t}.tif"));
+            gdalwarp(&tile_tiff(t), &j, gdal_r, &p);
+            p
+        })
+        .collect();
+    // The georeference is what gdalinfo reports for gdalwarp's output on that grid.
+    let (gi, wi) = (gdalinfo(&ours), gdalinfo(&warps[0]));
+    assert_eq!(gi["size"], wi["size"], "{name}");
+    let (g, w): (Vec<f64>, Vec<f64>) = (
+        serde_json::from_value(gi["geoTransform"].clone()).unwrap(),
+        serde_json::from_value(wi["geoTransform"].clone()).unwrap(),
+    );
+    for (a, b) in g.iter().zip(&w) {
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            "{name}: {g:?} vs {w:?}"
+        );
+    }
+    let code = crs.trim_start_matches("EPSG:");
+    for info in [&gi, &wi] {
+        let wkt = info["coordinateSystem"]["wkt"].as_str().unwrap();
+        assert!(
+            wkt.contains(&format!("ID[\"EPSG\",{code}]")),
+            "{name}: {wkt}"
+        );
+    }
+    let r = compare(&ours, crs, tol, &warps);
+    println!("{name}: {r}");
+    assert_eq!(r["nan_mismatch"], 0, "{name}: {r}");
+    assert!(r["values"].as_u64().unwrap() > 10_000, "{name}: {r}");
+    assert_eq!(r["over_tol"], 0, "{name}: {r}");
+}
+
+#[test]
+fn nearest_mosaics_equal_gdalwarp_in_every_crs() {
+    let region = "23.97,69.03,24.03,69.06";
+    check_case("near-4326", region, "EPSG:4326", "nearest", &[], 0.0);
+    check_case("near-3857", region, "EPSG:3857", "nearest", &[], 0.0);
+    check_case(
+        "near-32635",
+        region,
+        "EPSG:32635",
+        "nearest",
+        &["--resolution", "10"],
+        0.0,
+    );
+}
+
+#[test]
+fn bilinear_mosaics_equal_gdalwarp_within_1e_4() {
+    // Finer than the source on both axes: GDAL's four-neighbour formula.
+    let region = "23.99,69.035,24.01,69.045";
+    check_case(
+        "bilinear-4326",
+        region,
+        "EPSG:4326",
+        "bilinear",
+        &["--resolution", "5e-5,2e-5"],
+        1e-4,
+    );
+    check_case(
+        "bilinear-3857",
+        region,
+        "EPSG:3857",
+        "bilinear",
+        &["--resolution", "8"],
+        1e-4,
+    );
+}
+
+#[test]
+fn the_default_resolution_is_gdals_suggested_one() {
+    let d = scratch("mosaic-res");
+    for crs in ["EPSG:4326", "EPSG:3857", "EPSG:32635"] {
+        let j = mosaic(&d.join("m.tif"), "24.0,69.04,24.01,69.05", &["--crs", crs]);
+        // The first tile by name (zone 34) is the reference's first source.
+        let g = d.join("gdal.tif");
+        run_tool(
+            "gdalwarp",
+            &[
+                "-q",
+                "-overwrite",
+                "-t_srs",
+                crs,
+                &tile_tiff(TILES[0]).display().to_string(),
+                &g.display().to_string(),
+            ],
+        );
+        let gt: Vec<f64> = serde_json::from_value(gdalinfo(&g)["geoTransform"].clone()).unwrap();
+        let ours = j["transform"][0].as_f64().unwrap();
+        assert!(
+            (ours - gt[1]).abs() <= 1e-9 * gt[1],
+            "{crs}: ours {ours}, GDAL {}",
+            gt[1]
+        );
+        assert_eq!(
+            j["transform"][4].as_f64().unwrap(),
+            -ours,
+            "{crs}: square pixels"
+        );
+    }
+    // A UTM target that is the first tile's own CRS keeps its 10 m.
+    let j = mosaic(
+        &d.join("m.tif"),
+        "24.0,69.04,24.01,69.05",
+        &["--crs", "EPSG:32634"],
+    );
+    assert_eq!(j["transform"][0], 10.0);
+}
+
+#[test]
+fn a_mosaic_across_the_utm_seam_is_continuous() {
+    let d = scratch("mosaic-seam");
+    let out = d.join("seam.tif");
+    // Pixels of 12 x 11 m, coarser than the tiles': every column steps to another source
+    // pixel, as the one at the seam steps to the other tile.
+    let j = mosaic(
+        &out,
+        "23.98,69.03,24.02,69.06",
+        &["--crs", "EPSG:4326", "--resolution", "3e-4,1e-4"],
+    );
+    let r = run_python(
+        r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np
+p = sys.argv[1]
+b = os.path.join(tempfile.mkdtemp(), "x.bin")
+subprocess.run(["gdal_translate", "-q", "-of", "ENVI", "-co", "INTERLEAVE=BIP", p, b], check=True)
+info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+w, h = info["size"]; gt = info["geoTransform"]
+a = np.fromfile(b, dtype="<f4").reshape(h, w, -1)
+seam = int(round((24.0 - gt[0]) / gt[1]))
+step = np.nanmean(np.abs(np.diff(a, axis=1)), axis=(0, 2))
+print(json.dumps({"nan": float(np.isnan(a).mean()), "seam_step": float(step[seam - 1]),
+                  "median_step": float(np.median(step)), "max_step": float(step.max())}))
+"#,
+        &[&out.display().to_string()],
+    );
+    let v: serde_json::Value = serde_json::from_str(r.trim()).unwrap();
+    println!("{j}\n{v}");
+    assert!(v["nan"].as_f64().unwrap() < 0.05, "holes at the seam: {v}");
+    // The step between the columns either side of 24 degrees is like any other step.
+    assert!(
+        v["seam_step"].as_f64().unwrap() <= 1.5 * v["median_step"].as_f64().unwrap(),
+        "{v}"
+    );
+}
+
+#[test]
+fn memory_stays_within_the_budget_on_a_region_20_times_larger() {
+    let d = scratch("mosaic-mem");
+    let out = d.join("big.tif");
+    let m = mirror().display().to_string();
+    let t = tiles().0.display().to_string();
+    let o = out.display().to_string();
+    let (code, peak, err) = peak_anon_mib(&[
+        "--mirror",
+        &m,
+        "-q",
+        "mosaic",
+        "--bbox",
+        "23.91,69.01,24.09,69.09",
+        "--year",
+        YEAR,
+        "--tiles",
+        &t,
+        "--offline",
+        "--crs",
+        "EPSG:32634",
+        "--resolution",
+        "5",
+        "--memory-mb",
+        "32",
+        "--compress",
+        "zstd:1",
+        "-o",
+        &o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let info = gdalinfo(&out);
+    let (w, h) = (
+        info["size"][0].as_u64().unwrap(),
+        info["size"][1].as_u64().unwrap(),
+    );
+    let bytes = w * h * 128 * 4;
+    println!(
+        "mosaic of {w} x {h} x 128 float32 ({} MiB) with --memory-mb 32: peak anonymous memory {peak} MiB",
+        bytes >> 20
+    );
+    assert!(
+        bytes >= 20 * (32 << 20),
+        "the region is only {} MiB",
+        bytes >> 20
+    );
+    // The budget plus the process's own ~8 MiB (registries, runtime, buffers).
+    assert!(peak <= 32 + 12, "peak {peak} MiB over a 32 MiB budget");
+    // A budget too small for one row is a clear error, and no file is left.
+    let small = d.join("small.tif");
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "mosaic",
+            "--bbox",
+            "23.91,69.01,24.09,69.09",
+            "--year",
+            YEAR,
+            "--tiles",
+            &t,
+            "--offline",
+            "--crs",
+            "EPSG:4326",
+            "--resampling",
+            "bilinear",
+            "--resolution",
+            "1e-5",
+            "--memory-mb",
+            "16",
+            "-o",
+            &small.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("raise --memory-mb"), "{err}");
+    assert!(!small.exists());
+}
+
+#[test]
+fn mosaic_usage_errors_are_one_line_and_write_nothing() {
+    let d = scratch("mosaic-usage");
+    let out = d.join("x.tif");
+    let o = out.display().to_string();
+    let m = mirror().display().to_string();
+    let t = tiles().0.display().to_string();
+    let base = [
+        "--mirror",
+        &m,
+        "mosaic",
+        "--year",
+        YEAR,
+        "--tiles",
+        &t,
+        "--offline",
+        "-o",
+        &o,
+    ];
+    for (extra, what) in [
+        (
+            vec!["--bbox", "24.0,69.04,24.01,69.05", "--crs", "EPSG:9999"],
+            "EPSG",
+        ),
+        (
+            vec!["--bbox", "24.0,69.04,24.01,69.05", "--resampling", "cubic"],
+            "nearest or bilinear",
+        ),
+        (
+            vec!["--bbox", "24.0,69.04,24.01,69.05", "--resolution", "-1"],
+            "--resolution",
+        ),
+        (
+            vec!["--bbox", "24.0,69.04,24.01,69.05", "--memory-mb", "1"],
+            "--memory-mb",
+        ),
+        (vec!["--bbox", "10.0,10.0,10.1,10.1"], "No tiles found"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra);
+        let (code, _, err) = tessera(&args, &[]);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(what), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!out.exists());
+    }
+}

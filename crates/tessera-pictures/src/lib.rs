@@ -1,0 +1,31 @@
+//! Pictures and maps of TESSERA embeddings, without GDAL: mosaics of tiles or store zones
+//! reprojected onto one grid in EPSG:4326, EPSG:3857 or any UTM zone, streamed in strips
+//! under a memory budget and written as GeoTIFF.
+
+#![warn(missing_docs)]
+
+pub mod grid;
+pub mod mosaic;
+pub mod output;
+pub mod warp;
+
+pub use grid::TargetGrid;
+pub use mosaic::{Mosaic, MosaicOptions, Source};
+pub use warp::Resampling;
+
+/// What went wrong making a picture.
+#[derive(Debug, thiserror::Error)]
+pub enum PictureError {
+    /// The caller's mistake (a bad option, an empty region), with what to do.
+    #[error("{0}")]
+    Usage(String),
+    /// A source could not be read.
+    #[error("{0}")]
+    Source(String),
+    /// Writing the output failed.
+    #[error("{0}")]
+    Io(String),
+    /// Stopped on request.
+    #[error("cancelled")]
+    Cancelled,
+}

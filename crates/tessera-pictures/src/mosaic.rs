@@ -1,0 +1,379 @@
+//! Mosaics: source rasters in their own UTM grids (tiles, store zones) resampled onto one
+//! target grid, strip by strip, so that memory is bounded by a budget whatever the
+//! region's size.
+//!
+//! Overlaps: tiles carry margins past their 0.1-degree cell, so a target pixel may be
+//! covered by several sources. The source whose cell holds the pixel's centre is tried
+//! first, then the others in the order given (the facade gives tiles sorted by name); the
+//! first with a valid value wins. The reference's rule (the first source in its set order
+//! with a valid value) depends on Python's set order; ours is deterministic and agrees
+//! with it wherever the margins hold the same values as the owning tile.
+
+use rayon::prelude::*;
+use tessera_core::{Affine, Bbox, Crs, TileGeoref, TileId};
+
+use crate::PictureError;
+use crate::grid::{TargetGrid, suggested_resolution};
+use crate::warp::{self, Resampling, Window};
+
+/// A raster a mosaic reads from: float32 rows on demand, NaN where there is no data.
+pub trait Source: Sync {
+    /// CRS, transform and size.
+    fn georef(&self) -> TileGeoref;
+    /// Bands per pixel.
+    fn bands(&self) -> usize;
+    /// Rows `r0..r0 + n` and columns `c0..c0 + m`, pixel-interleaved.
+    fn read_window(
+        &self,
+        r0: usize,
+        n: usize,
+        c0: usize,
+        m: usize,
+    ) -> Result<Vec<f32>, PictureError>;
+    /// The 0.1-degree cell this source owns, if it is a tile.
+    fn cell(&self) -> Option<TileId>;
+    /// A name for messages.
+    fn name(&self) -> String;
+}
+
+impl Source for tessera_client::local::EmbeddingTile {
+    fn georef(&self) -> TileGeoref {
+        self.georef
+    }
+    fn bands(&self) -> usize {
+        tessera_client::local::EmbeddingTile::bands(self)
+    }
+    fn read_window(
+        &self,
+        r0: usize,
+        n: usize,
+        c0: usize,
+        m: usize,
+    ) -> Result<Vec<f32>, PictureError> {
+        let b = tessera_client::local::EmbeddingTile::bands(self);
+        let mut v = vec![0f32; n * m * b];
+        for (k, px) in v.chunks_exact_mut(b).enumerate() {
+            self.pixel(r0 + k / m.max(1), c0 + k % m.max(1), px)
+                .map_err(|e| PictureError::Source(e.to_string()))?;
+        }
+        Ok(v)
+    }
+    fn cell(&self) -> Option<TileId> {
+        Some(self.tile)
+    }
+    fn name(&self) -> String {
+        format!("{} {}", self.tile.name(), self.year)
+    }
+}
+
+/// How to lay out a mosaic.
+#[derive(Debug, Clone)]
+pub struct MosaicOptions {
+    /// The target CRS.
+    pub crs: Crs,
+    /// Pixel size (x, y) in the target CRS's units; `None`: the first source's own 10 m
+    /// when its CRS is the target, else GDAL's suggested resolution for it.
+    pub resolution: Option<(f64, f64)>,
+    /// Resampling.
+    pub resampling: Resampling,
+    /// Memory budget in bytes for the strips in flight (output rows and source windows).
+    pub memory_bytes: usize,
+}
+
+impl Default for MosaicOptions {
+    fn default() -> Self {
+        MosaicOptions {
+            crs: Crs::Wgs84,
+            resolution: None,
+            resampling: Resampling::Nearest,
+            memory_bytes: 512 << 20,
+        }
+    }
+}
+
+/// A mosaic ready to render: the grid, the sources, and how.
+pub struct Mosaic<'a, S: Source> {
+    /// The output grid.
+    pub grid: TargetGrid,
+    /// Bands per pixel.
+    pub bands: usize,
+    sources: &'a [S],
+    georefs: Vec<TileGeoref>,
+    opts: MosaicOptions,
+}
+
+/// The rows of source `s` a strip needs, and the scale (target pixels per source pixel).
+struct Need {
+    s: usize,
+    r0: usize,
+    r1: usize,
+    c0: usize,
+    c1: usize,
+    scale: (f64, f64),
+}
+
+impl<'a, S: Source> Mosaic<'a, S> {
+    /// Plans a mosaic of `sources` over `bbox`.
+    pub fn new(bbox: &Bbox, sources: &'a [S], opts: MosaicOptions) -> Result<Self, PictureError> {
+        let first = sources
+            .first()
+            .ok_or_else(|| PictureError::Usage("no tiles to mosaic".into()))?;
+        let bands = first.bands();
+        if let Some(o) = sources.iter().find(|s| s.bands() != bands) {
+            return Err(PictureError::Usage(format!(
+                "{} has {} bands, {} has {bands}: a mosaic needs one band count",
+                o.name(),
+                o.bands(),
+                first.name()
+            )));
+        }
+        let g0 = first.georef();
+        let res = match opts.resolution {
+            Some(r) => r,
+            None if g0.crs == opts.crs => (g0.transform.a.abs(), g0.transform.e.abs()),
+            None => {
+                let r = suggested_resolution(&g0, &opts.crs);
+                (r, r)
+            }
+        };
+        let grid = TargetGrid::for_region(bbox, opts.crs, res)?;
+        let georefs = sources.iter().map(Source::georef).collect();
+        Ok(Mosaic {
+            grid,
+            bands,
+            sources,
+            georefs,
+            opts,
+        })
+    }
+
+    /// Bytes of one output row.
+    fn row_bytes(&self) -> usize {
+        self.grid.width * (self.bands * 4 + 24)
+    }
+
+    /// Output rows per strip so that a strip and its source windows fit the budget; an
+    /// error when even one row does not.
+    pub fn strip_rows(&self) -> Result<usize, PictureError> {
+        self.strip_rows_within(self.opts.memory_bytes)
+    }
+
+    /// Like [`Self::strip_rows`] for a budget of `budget` bytes.
+    pub fn strip_rows_within(&self, budget: usize) -> Result<usize, PictureError> {
+        let mut n = (budget / 2 / self.row_bytes().max(1)).clamp(1, self.grid.height.max(1));
+        loop {
+            let need = self.strip_bytes(0, n).max(self.strip_bytes(
+                self.grid.height.saturating_sub(n) / 2,
+                n.min(self.grid.height),
+            ));
+            if need <= budget {
+                return Ok(n);
+            }
+            if n == 1 {
+                return Err(PictureError::Usage(format!(
+                    "a memory budget of {} MB is too small for this mosaic: one row and its \
+                     source windows need {} MB; raise --memory-mb",
+                    budget >> 20,
+                    need.div_ceil(1 << 20)
+                )));
+            }
+            n /= 2;
+        }
+    }
+
+    fn strip_bytes(&self, j0: usize, n: usize) -> usize {
+        let windows: usize = self
+            .needs(j0, n)
+            .iter()
+            .map(|w| (w.r1 - w.r0) * (w.c1 - w.c0) * self.bands * 4)
+            .sum();
+        n * self.row_bytes() + windows
+    }
+
+    /// The source windows rows `j0..j0 + n` of the output read.
+    fn needs(&self, j0: usize, n: usize) -> Vec<Need> {
+        let g = &self.grid;
+        let (w, h) = (g.width, n);
+        // The strip's outline, densely sampled (the maps are smooth over a strip).
+        let step = (w / 64).max(1);
+        let mut outline: Vec<(f64, f64)> = Vec::new();
+        for i in (0..=w).step_by(step).chain(std::iter::once(w)) {
+            outline.push((i as f64, j0 as f64));
+            outline.push((i as f64, (j0 + h) as f64));
+        }
+        for j in (0..=h).step_by((h / 16).max(1)).chain(std::iter::once(h)) {
+            outline.push((0.0, (j0 + j) as f64));
+            outline.push((w as f64, (j0 + j) as f64));
+        }
+        let lonlat: Vec<(f64, f64)> = outline
+            .iter()
+            .map(|&(c, r)| {
+                let t = &g.transform;
+                g.crs.inverse(t.c + c * t.a, t.f + r * t.e)
+            })
+            .collect();
+        let mid = {
+            let t = &g.transform;
+            let (c, r) = ((w / 2) as f64 + 0.5, (j0 + h / 2) as f64 + 0.5);
+            [
+                g.crs.inverse(t.c + c * t.a, t.f + r * t.e),
+                g.crs.inverse(t.c + (c + 1.0) * t.a, t.f + r * t.e),
+                g.crs.inverse(t.c + c * t.a, t.f + (r + 1.0) * t.e),
+            ]
+        };
+        let mut out = Vec::new();
+        for (s, sg) in self.georefs.iter().enumerate() {
+            let px = |lon: f64, lat: f64| pixel_of(sg, lon, lat);
+            let (a, b, c) = (
+                px(mid[0].0, mid[0].1),
+                px(mid[1].0, mid[1].1),
+                px(mid[2].0, mid[2].1),
+            );
+            let dx = (b.0 - a.0).hypot(b.1 - a.1);
+            let dy = (c.0 - a.0).hypot(c.1 - a.1);
+            let scale = (1.0 / dx.max(1e-12), 1.0 / dy.max(1e-12));
+            // The kernel's reach beyond the sampled centres, in source pixels.
+            let reach = match self.opts.resampling {
+                Resampling::Nearest => 1.0,
+                Resampling::Bilinear => 2.0 + (1.0 / scale.0.min(scale.1)).ceil(),
+            };
+            let (sw, sh) = (sg.width as f64, sg.height as f64);
+            let near =
+                |u: f64, v: f64| u >= -reach && u <= sw + reach && v >= -reach && v <= sh + reach;
+            // The part of the source the strip covers: the strip's outline points that fall
+            // on the source, and the source's own outline points that fall in the strip.
+            let mut hits: Vec<(f64, f64)> = lonlat
+                .iter()
+                .map(|&(lon, lat)| px(lon, lat))
+                .filter(|&(u, v)| near(u, v))
+                .collect();
+            let t = &sg.transform;
+            let steps = 32;
+            for k in 0..=steps {
+                let f = k as f64 / steps as f64;
+                for (u, v) in [(f * sw, 0.0), (f * sw, sh), (0.0, f * sh), (sw, f * sh)] {
+                    let (lon, lat) = sg.crs.inverse(t.c + u * t.a, t.f + v * t.e);
+                    let (x, y) = g.crs.forward(lon, lat);
+                    let (i, j) = (
+                        (x - g.transform.c) / g.transform.a,
+                        (y - g.transform.f) / g.transform.e,
+                    );
+                    if i >= 0.0 && i <= w as f64 && j >= j0 as f64 && j <= (j0 + h) as f64 {
+                        hits.push((u, v));
+                    }
+                }
+            }
+            if hits.is_empty() {
+                continue;
+            }
+            let (mut u0, mut u1, mut v0, mut v1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+            for &(u, v) in &hits {
+                u0 = u0.min(u);
+                u1 = u1.max(u);
+                v0 = v0.min(v);
+                v1 = v1.max(v);
+            }
+            // Between two outline samples the strip's edge may bulge by a pixel or two.
+            let reach = reach + 2.0;
+            let r0 = (v0 - reach).floor().max(0.0) as usize;
+            let r1 = ((v1 + reach).ceil().max(0.0) as usize).min(sg.height);
+            let c0 = (u0 - reach).floor().max(0.0) as usize;
+            let c1 = ((u1 + reach).ceil().max(0.0) as usize).min(sg.width);
+            if r1 > r0 && c1 > c0 {
+                out.push(Need {
+                    s,
+                    r0,
+                    r1,
+                    c0,
+                    c1,
+                    scale,
+                });
+            }
+        }
+        out
+    }
+
+    /// Renders output rows `j0..j0 + n` into `out` (`n x width x bands`, NaN where no
+    /// source has a value).
+    pub fn render(&self, j0: usize, n: usize, out: &mut [f32]) -> Result<(), PictureError> {
+        let (w, b) = (self.grid.width, self.bands);
+        assert_eq!(out.len(), n * w * b, "a strip buffer of whole rows");
+        let needs = self.needs(j0, n);
+        let data: Vec<Vec<f32>> = needs
+            .par_iter()
+            .map(|nd| self.sources[nd.s].read_window(nd.r0, nd.r1 - nd.r0, nd.c0, nd.c1 - nd.c0))
+            .collect::<Result<_, _>>()?;
+        let wins: Vec<Window> = needs
+            .iter()
+            .zip(&data)
+            .map(|(nd, d)| Window {
+                r0: nd.r0,
+                rows: nd.r1 - nd.r0,
+                c0: nd.c0,
+                width: nd.c1 - nd.c0,
+                bands: b,
+                data: d,
+            })
+            .collect();
+        let g = &self.grid;
+        let how = self.opts.resampling;
+        out.par_chunks_mut(w * b)
+            .enumerate()
+            .for_each(|(jr, orow)| {
+                let j = j0 + jr;
+                let mut order: Vec<usize> = Vec::with_capacity(needs.len());
+                for (i, o) in orow.chunks_exact_mut(b).enumerate() {
+                    let (x, y) = g.centre(i, j);
+                    let (lon, lat) = g.crs.inverse(x, y);
+                    let owner = TileId::containing(lon, lat).ok();
+                    order.clear();
+                    order.extend(
+                        (0..needs.len()).filter(|&k| {
+                            owner.is_some() && self.sources[needs[k].s].cell() == owner
+                        }),
+                    );
+                    order.extend(
+                        (0..needs.len()).filter(|&k| {
+                            owner.is_none() || self.sources[needs[k].s].cell() != owner
+                        }),
+                    );
+                    let mut hit = false;
+                    for &k in &order {
+                        let (u, v) = pixel_of(&self.georefs[needs[k].s], lon, lat);
+                        if warp::sample(&wins[k], how, u, v, needs[k].scale, o) {
+                            hit = true;
+                            break;
+                        }
+                    }
+                    if !hit {
+                        o.fill(f32::NAN);
+                    }
+                }
+            });
+        Ok(())
+    }
+
+    /// The memory budget (bytes).
+    pub fn memory_bytes(&self) -> usize {
+        self.opts.memory_bytes
+    }
+
+    /// The whole mosaic in memory (`height x width x bands`).
+    pub fn to_vec(&self) -> Result<Vec<f32>, PictureError> {
+        let (w, b) = (self.grid.width, self.bands);
+        let mut out = tessera_client::mem::output_f32(self.grid.height * w * b);
+        let n = self.strip_rows()?;
+        for (k, chunk) in out.chunks_mut(n * w * b).enumerate() {
+            let rows = chunk.len() / (w * b);
+            self.render(k * n, rows, chunk)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Source pixel coordinates (column, row; 0, 0 the top-left corner) of a lon/lat.
+fn pixel_of(g: &TileGeoref, lon: f64, lat: f64) -> (f64, f64) {
+    let (e, n) = g.crs.forward(lon, lat);
+    let t: &Affine = &g.transform;
+    ((e - t.c) / t.a, (n - t.f) / t.e)
+}
