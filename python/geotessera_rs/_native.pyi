@@ -190,6 +190,18 @@ class NativeTiles:
         refresh: bool = False,
         callback: _Callback = None,
     ) -> tuple[npt.NDArray[np.float32], int, _Transform]: ...
+    def mosaic(
+        self,
+        dir: _Path,
+        bbox: tuple[float, float, float, float],
+        year: int,
+        target_crs: str,
+        resampling: str,
+        resolution: tuple[float, float] | None = None,
+        auto_download: bool = True,
+        memory_mb: int = 1024,
+        callback: _Callback = None,
+    ) -> tuple[npt.NDArray[np.float32], _Transform, str]: ...
     def tiles_present(self, dir: _Path, tiles: list[tuple[int, float, float]]) -> list[bool]: ...
     def ensure_tiles(
         self,

@@ -137,6 +137,47 @@ class GeoTessera:
             raise
         return arr, CRS.from_epsg(epsg), affine(t)
 
+    def fetch_mosaic_for_region(
+        self,
+        bbox: Any,
+        year: int = 2024,
+        target_crs: Any = "EPSG:4326",
+        auto_download: bool = True,
+        progress_callback: Optional[ProgressCallback] = None,
+        *,
+        resampling: str = "bilinear",
+        resolution: Optional[Union[float, Tuple[float, float]]] = None,
+        memory_mb: int = 1024,
+    ) -> Tuple[np.ndarray, Affine, str]:
+        """The tiles of ``bbox`` for ``year`` merged into one float32 ``(H, W, 128)`` array
+        on a grid in ``target_crs`` (EPSG:4326, EPSG:3857 or a UTM zone): ``(array,
+        transform, crs)``, NaN where no tile has a value. Missing tiles are downloaded into
+        ``embeddings_dir`` unless ``auto_download`` is False (then ``FileNotFoundError``).
+
+        As the reference: the grid starts at the north-west of the box's bounds in
+        ``target_crs`` at the first tile's resolution (its own 10 m when it is in
+        ``target_crs``, else GDAL's suggested one), bilinear resampling. Unlike it, where
+        tile margins overlap the tile whose cell holds the pixel wins (a fixed order), and
+        ``resampling="nearest"`` and ``resolution`` can be chosen."""
+        from .inputs import parse_bbox
+        from .store import _crs_text
+
+        box = parse_bbox(bbox)
+        if isinstance(resolution, (int, float)):
+            resolution = (float(resolution), float(resolution))
+        arr, t, crs = self.registry._native.mosaic(
+            os.fspath(self.embeddings_dir),
+            box,
+            int(year),
+            _crs_text(target_crs),
+            str(resampling),
+            None if resolution is None else (float(resolution[0]), float(resolution[1])),
+            bool(auto_download),
+            int(memory_mb),
+            callback(progress_callback),
+        )
+        return arr, affine(t), crs
+
     def fetch_embeddings(
         self,
         tiles_to_fetch: Iterable[Tuple[int, float, float]],

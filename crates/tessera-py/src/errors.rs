@@ -50,7 +50,10 @@ pub fn to_py(e: Error) -> PyErr {
         Error::Integrity { .. } => IntegrityError::new_err((libc::EIO, msg)),
         Error::Unwritable { .. } => UnwritableDestination::new_err((libc::EACCES, msg)),
         Error::Io { path, source } => {
-            let errno = source.raw_os_error().unwrap_or(libc::EIO);
+            let errno = source.raw_os_error().unwrap_or(match source.kind() {
+                std::io::ErrorKind::NotFound => libc::ENOENT,
+                _ => libc::EIO,
+            });
             PyOSError::new_err((errno, source.to_string(), path.display().to_string()))
         }
         Error::Format(_) | Error::TooLarge { .. } => FormatError::new_err(msg),

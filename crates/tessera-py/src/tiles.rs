@@ -212,6 +212,41 @@ impl NativeTiles {
         Ok((a, t.epsg, t.transform))
     }
 
+    /// `fetch_mosaic_for_region`: the tiles of `bbox` resampled onto one grid in
+    /// `target_crs`: `(array (H, W, B), transform, crs)`.
+    #[pyo3(signature = (dir, bbox, year, target_crs, resampling, resolution=None, auto_download=true, memory_mb=1024, callback=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn mosaic<'py>(
+        &self,
+        py: Python<'py>,
+        dir: PathBuf,
+        bbox: (f64, f64, f64, f64),
+        year: i32,
+        target_crs: &str,
+        resampling: &str,
+        resolution: Option<(f64, f64)>,
+        auto_download: bool,
+        memory_mb: usize,
+        callback: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyArray3<f32>>, Transform, String)> {
+        let b = context::bbox(bbox)?;
+        let crs: tessera_core::Crs = target_crs.parse().map_err(usage)?;
+        let resampling: tessera_api::tiles::Resampling = resampling.parse().map_err(usage)?;
+        let opts = tessera_api::tiles::MosaicOptions {
+            crs,
+            resolution,
+            resampling,
+            memory_bytes: memory_mb.max(16) << 20,
+        };
+        let ds = self.ds.clone();
+        let m = run(py, callback.as_ref(), move |p| {
+            ds.mosaic_array(&dir, &b, year, opts, auto_download, p)
+        })?;
+        let g = m.grid;
+        let a = crate::buffer::f32_array(py, m.data, (g.height, g.width, m.bands))?;
+        Ok((a, g.transform.to_array(), g.crs.to_string()))
+    }
+
     /// Whether each `(year, lon, lat)` has its three files in `dir`.
     fn tiles_present(&self, dir: PathBuf, tiles: Vec<(i32, f64, f64)>) -> PyResult<Vec<bool>> {
         tiles

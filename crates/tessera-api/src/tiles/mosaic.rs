@@ -80,11 +80,14 @@ impl TileDataset {
         for e in &entries {
             if !tile_present(dir, e.year, e.tile) {
                 let (p, _, _) = npy_paths(dir, e.year, e.tile);
-                return Err(ClientError::NoData(format!(
-                    "{}: the tile is not in the tiles directory; download it first or allow \
-                     downloads",
-                    p.display()
-                )));
+                return Err(ClientError::Io {
+                    path: p,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the tile is not in the tiles directory; download it first or allow \
+                         downloads",
+                    ),
+                });
             }
             let (ep, sp, lp) = npy_paths(dir, e.year, e.tile);
             tiles.push(EmbeddingTile::open(e.tile, e.year, &ep, &sp, Some(&lp))?);
