@@ -12,6 +12,7 @@
 pub mod build;
 mod export;
 mod info;
+mod mosaic;
 mod patch;
 mod points;
 mod region;
@@ -31,6 +32,7 @@ use crate::{Context, Progress};
 
 pub use export::{ExportOptions, ExportReport, ZoneFile, ZonePlan, check_output_dir};
 pub use info::{ArraySummary, ScalesSummary, ZoneSummary};
+pub use mosaic::StoreMosaicFile;
 pub use patch::{MAX_PATCH_PX, PatchCrs};
 pub use points::Samples;
 pub use region::{QuantizedRaster, Raster, Strip, Strips, Window};

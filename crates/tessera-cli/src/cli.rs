@@ -345,6 +345,16 @@ pub struct MosaicArgs {
     /// Use only tiles already in --tiles.
     #[arg(long)]
     pub offline: bool,
+    /// tiles (NPY tiles, downloaded into --tiles) or zarr (read straight from the store,
+    /// only the chunks the region needs).
+    #[arg(long, default_value = "tiles")]
+    pub source: String,
+    /// The Zarr store to read [default: the dataset's store under the mirror].
+    #[arg(long, value_name = "URL|PATH")]
+    pub store_url: Option<String>,
+    /// Matryoshka depth to read (Zarr, v2 stores).
+    #[arg(long)]
+    pub depth: Option<usize>,
     /// Dataset selection.
     #[command(flatten)]
     pub dataset: DatasetSelect,

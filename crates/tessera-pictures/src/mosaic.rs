@@ -2,9 +2,10 @@
 //! target grid, strip by strip, so that memory is bounded by a budget whatever the
 //! region's size.
 //!
-//! Overlaps: tiles carry margins past their 0.1-degree cell, so a target pixel may be
-//! covered by several sources. The source whose cell holds the pixel's centre is tried
-//! first, then the others in the order given (the facade gives tiles sorted by name); the
+//! Overlaps: tiles carry margins past their 0.1-degree cell (and zone windows reach past
+//! their 6-degree band), so a target pixel may be covered by several sources. The source
+//! that owns the pixel's centre (its cell, its band) is tried first, then the others in
+//! the order given (the facade gives tiles sorted by name); the
 //! first with a valid value wins. The reference's rule (the first source in its set order
 //! with a valid value) depends on Python's set order; ours is deterministic and agrees
 //! with it wherever the margins hold the same values as the owning tile.
@@ -30,8 +31,9 @@ pub trait Source: Sync {
         c0: usize,
         m: usize,
     ) -> Result<Vec<f32>, PictureError>;
-    /// The 0.1-degree cell this source owns, if it is a tile.
-    fn cell(&self) -> Option<TileId>;
+    /// Whether this source owns the point: a tile its 0.1-degree cell, a zone its
+    /// 6-degree band. Owners are tried first where sources overlap.
+    fn owns(&self, lon: f64, lat: f64) -> bool;
     /// A name for messages.
     fn name(&self) -> String;
 }
@@ -52,14 +54,22 @@ impl Source for tessera_client::local::EmbeddingTile {
     ) -> Result<Vec<f32>, PictureError> {
         let b = tessera_client::local::EmbeddingTile::bands(self);
         let mut v = vec![0f32; n * m * b];
-        for (k, px) in v.chunks_exact_mut(b).enumerate() {
-            self.pixel(r0 + k / m.max(1), c0 + k % m.max(1), px)
-                .map_err(|e| PictureError::Source(e.to_string()))?;
+        if m == 0 || b == 0 {
+            return Ok(v);
         }
+        v.par_chunks_mut(m * b)
+            .enumerate()
+            .try_for_each(|(r, row)| {
+                for (c, px) in row.chunks_exact_mut(b).enumerate() {
+                    self.pixel(r0 + r, c0 + c, px)?;
+                }
+                Ok::<_, tessera_client::ClientError>(())
+            })
+            .map_err(|e| PictureError::Source(e.to_string()))?;
         Ok(v)
     }
-    fn cell(&self) -> Option<TileId> {
-        Some(self.tile)
+    fn owns(&self, lon: f64, lat: f64) -> bool {
+        TileId::containing(lon, lat).ok() == Some(self.tile)
     }
     fn name(&self) -> String {
         format!("{} {}", self.tile.name(), self.year)
@@ -299,8 +309,10 @@ impl<'a, S: Source> Mosaic<'a, S> {
         let (w, b) = (self.grid.width, self.bands);
         assert_eq!(out.len(), n * w * b, "a strip buffer of whole rows");
         let needs = self.needs(j0, n);
+        // One source at a time: a source may run parallel work of its own (a store's
+        // decoding) and must not wait for it from inside this pool.
         let data: Vec<Vec<f32>> = needs
-            .par_iter()
+            .iter()
             .map(|nd| self.sources[nd.s].read_window(nd.r0, nd.r1 - nd.r0, nd.c0, nd.c1 - nd.c0))
             .collect::<Result<_, _>>()?;
         let wins: Vec<Window> = needs
@@ -325,18 +337,10 @@ impl<'a, S: Source> Mosaic<'a, S> {
                 for (i, o) in orow.chunks_exact_mut(b).enumerate() {
                     let (x, y) = g.centre(i, j);
                     let (lon, lat) = g.crs.inverse(x, y);
-                    let owner = TileId::containing(lon, lat).ok();
                     order.clear();
-                    order.extend(
-                        (0..needs.len()).filter(|&k| {
-                            owner.is_some() && self.sources[needs[k].s].cell() == owner
-                        }),
-                    );
-                    order.extend(
-                        (0..needs.len()).filter(|&k| {
-                            owner.is_none() || self.sources[needs[k].s].cell() != owner
-                        }),
-                    );
+                    let owns = |k: &usize| self.sources[needs[*k].s].owns(lon, lat);
+                    order.extend((0..needs.len()).filter(owns));
+                    order.extend((0..needs.len()).filter(|k| !owns(k)));
                     let mut hit = false;
                     for &k in &order {
                         let (u, v) = pixel_of(&self.georefs[needs[k].s], lon, lat);

@@ -6,7 +6,7 @@
 mod download;
 mod fetch;
 mod info;
-mod mosaic;
+pub(crate) mod mosaic;
 mod sample;
 
 use std::collections::BTreeMap;
@@ -28,6 +28,7 @@ pub use fetch::{
     EnsureOptions, EnsureReport, ExportOptions, ExportReport, TileArray, tile_present,
 };
 pub use info::{DatasetCounts, LocalTilesSummary, StoreUrl, dataset_store_urls, local_tiles};
+pub(crate) use mosaic::picture_error;
 pub use mosaic::{MosaicArray, MosaicFile, MosaicRequest, mosaic};
 pub use sample::{PointSamples, SampleSource, prepare_tiles_dir};
 pub use tessera_client::export::{METADATA_FILE, parse_bands};

@@ -48,17 +48,31 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     if !(16..=1 << 20).contains(&a.memory_mb) {
         return Err(usage("--memory-mb must be between 16 and 1048576"));
     }
+    let opts = MosaicOptions {
+        crs,
+        resolution: res,
+        resampling,
+        memory_bytes: (a.memory_mb as usize) << 20,
+    };
+    match a.source.to_ascii_lowercase().as_str() {
+        "tiles" => {
+            if a.store_url.is_some() || a.depth.is_some() {
+                return Err(usage("--store-url and --depth require --source zarr"));
+            }
+        }
+        "zarr" => return from_store(a, g, opts, compression),
+        other => {
+            return Err(usage(format!(
+                "--source must be tiles or zarr, got '{other}'"
+            )));
+        }
+    }
     let req = MosaicRequest {
         region: region_args(&a.region),
         year: a.year,
         tiles_dir: a.tiles.clone(),
         auto_download: !a.offline,
-        opts: MosaicOptions {
-            crs,
-            resolution: res,
-            resampling,
-            memory_bytes: (a.memory_mb as usize) << 20,
-        },
+        opts,
         output: a.output.clone(),
         compression,
     };
@@ -72,24 +86,90 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     };
     print_notes(g, &p);
     let m = r.map_err(cli_err)?;
-    let t = m.grid.transform;
+    report(
+        a,
+        g,
+        &m.path,
+        &m.grid,
+        m.bands,
+        ("tiles", m.tiles),
+        m.strip_rows,
+    );
+    Ok(())
+}
+
+/// `--source zarr`: the region read straight from the store.
+fn from_store(
+    a: &MosaicArgs,
+    g: &GlobalArgs,
+    opts: MosaicOptions,
+    compression: Compression,
+) -> anyhow::Result<()> {
+    if a.offline || a.registry_dir.is_some() {
+        return Err(usage(
+            "--offline and --registry-dir apply to --source tiles",
+        ));
+    }
+    let ctx = context(g)?;
+    let p = Progress::new();
+    let region =
+        tessera_api::tiles::resolve_region(&region_args(&a.region), &p).map_err(cli_err)?;
+    let sref = crate::commands::zarr::store_ref(&ctx, a.store_url.as_deref(), &a.dataset, g)?;
+    let store = crate::commands::zarr::open(&ctx, sref, 16)?;
+    let run = || {
+        store.mosaic_to_geotiff(
+            &region.bounds(),
+            a.year,
+            a.depth,
+            opts,
+            &a.output,
+            compression,
+            &p,
+        )
+    };
+    let r = if g.quiet || a.json {
+        run()
+    } else {
+        progress::watch(&p, run)
+    };
+    print_notes(g, &p);
+    let m = r.map_err(cli_err)?;
+    report(
+        a,
+        g,
+        &m.path,
+        &m.grid,
+        m.bands,
+        ("zones", m.zones),
+        m.strip_rows,
+    );
+    Ok(())
+}
+
+fn report(
+    a: &MosaicArgs,
+    g: &GlobalArgs,
+    path: &std::path::Path,
+    grid: &tessera_pictures::TargetGrid,
+    bands: usize,
+    (what, n): (&str, usize),
+    strip_rows: usize,
+) {
+    let t = grid.transform;
     if a.json {
         println!(
             "{}",
-            json!({"output": m.path, "crs": m.grid.crs.to_string(), "width": m.grid.width,
-                   "height": m.grid.height, "bands": m.bands, "tiles": m.tiles,
-                   "transform": [t.a, t.b, t.c, t.d, t.e, t.f], "strip_rows": m.strip_rows})
+            json!({"output": path, "crs": grid.crs.to_string(), "width": grid.width,
+                   "height": grid.height, "bands": bands, what: n,
+                   "transform": [t.a, t.b, t.c, t.d, t.e, t.f], "strip_rows": strip_rows})
         );
     } else if !g.quiet {
         println!(
-            "Wrote {} ({} x {} pixels, {} bands, {}, {} tiles)",
-            m.path.display(),
-            m.grid.width,
-            m.grid.height,
-            m.bands,
-            m.grid.crs,
-            m.tiles
+            "Wrote {} ({} x {} pixels, {bands} bands, {}, {n} {what})",
+            path.display(),
+            grid.width,
+            grid.height,
+            grid.crs,
         );
     }
-    Ok(())
 }

@@ -42,7 +42,7 @@ pub fn is_missing_store(e: &anyhow::Error) -> bool {
 }
 
 /// The store to read: an explicit location, or the dataset's store under the mirror.
-fn store_ref(
+pub(crate) fn store_ref(
     ctx: &Context,
     explicit: Option<&str>,
     d: &DatasetSelect,
@@ -61,7 +61,7 @@ fn store_ref(
     }
 }
 
-fn open(ctx: &Context, r: StoreRef, concurrency: usize) -> anyhow::Result<Store> {
+pub(crate) fn open(ctx: &Context, r: StoreRef, concurrency: usize) -> anyhow::Result<Store> {
     Store::open(ctx, r, &OpenOptions { concurrency }).map_err(cli_err)
 }
 
