@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use tessera_client::{ClientError, Result};
 use tessera_core::{Affine, Bbox, Crs, TileGeoref, utm_zone};
-use tessera_formats::geotiff::{Compression, GdalMetadata};
+use tessera_formats::geotiff::Compression;
 use tessera_pictures::mosaic::{Mosaic, MosaicOptions, Source};
 use tessera_pictures::{PictureError, TargetGrid};
 
@@ -153,21 +153,11 @@ impl Store {
         let sources = self.zone_sources(bbox, year, depth, progress)?;
         let crs = opts.crs;
         let m = Mosaic::new(bbox, &sources, opts).map_err(crate::tiles::picture_error)?;
-        let mut md = GdalMetadata::default();
-        md.set("TESSERA_TARGET_CRS", crs.to_string());
-        md.set("TESSERA_ZONE_COUNT", sources.len().to_string());
-        md.set("TESSERA_YEAR", year.to_string());
-        md.set("TESSERA_STORE", self.url());
-        progress.start_phase("mosaic", m.grid.height as u64);
-        let w = tessera_pictures::output::write_geotiff(
-            &m,
-            out,
-            compression,
-            md,
-            &|| progress.is_cancelled(),
-            &|done, _| progress.set_done(done),
-        )
-        .map_err(crate::tiles::picture_error)?;
+        let tags = [
+            ("TESSERA_ZONE_COUNT", sources.len().to_string()),
+            ("TESSERA_STORE", self.url().to_string()),
+        ];
+        let w = crate::tiles::write_mosaic(&m, crs, year, &tags, out, compression, progress)?;
         Ok(StoreMosaicFile {
             path: w.path,
             grid: m.grid,

@@ -28,8 +28,8 @@ pub use fetch::{
     EnsureOptions, EnsureReport, ExportOptions, ExportReport, TileArray, tile_present,
 };
 pub use info::{DatasetCounts, LocalTilesSummary, StoreUrl, dataset_store_urls, local_tiles};
-pub(crate) use mosaic::picture_error;
 pub use mosaic::{MosaicArray, MosaicFile, MosaicRequest, mosaic};
+pub(crate) use mosaic::{picture_error, write_mosaic};
 pub use sample::{PointSamples, SampleSource, prepare_tiles_dir};
 pub use tessera_client::export::{METADATA_FILE, parse_bands};
 pub use tessera_client::points::{Column, PointMeta, PointTable, read_points, write_samples};

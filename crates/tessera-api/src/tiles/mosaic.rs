@@ -7,7 +7,8 @@ use tessera_client::local::{EmbeddingTile, npy_paths};
 use tessera_client::{ClientError, Result};
 use tessera_core::Bbox;
 use tessera_formats::geotiff::{Compression, GdalMetadata};
-use tessera_pictures::mosaic::{Mosaic, MosaicOptions};
+use tessera_pictures::mosaic::{Mosaic, MosaicOptions, Source};
+use tessera_pictures::output::Written;
 use tessera_pictures::{PictureError, TargetGrid};
 
 use super::TileDataset;
@@ -49,6 +50,35 @@ pub(crate) fn picture_error(e: PictureError) -> ClientError {
         PictureError::Source(m) | PictureError::Io(m) => ClientError::Format(m),
         PictureError::Cancelled => ClientError::Cancelled,
     }
+}
+
+/// Writes a planned mosaic to `out` with the tags every mosaic carries (target CRS, year)
+/// and `tags`; progress counts output rows, cancellation is checked between strips.
+pub(crate) fn write_mosaic<S: Source>(
+    m: &Mosaic<S>,
+    crs: tessera_core::Crs,
+    year: i32,
+    tags: &[(&str, String)],
+    out: &Path,
+    compression: Compression,
+    progress: &Progress,
+) -> Result<Written> {
+    let mut md = GdalMetadata::default();
+    md.set("TESSERA_TARGET_CRS", crs.to_string());
+    md.set("TESSERA_YEAR", year.to_string());
+    for (k, v) in tags {
+        md.set(k, v.clone());
+    }
+    progress.start_phase("mosaic", m.grid.height as u64);
+    tessera_pictures::output::write_geotiff(
+        m,
+        out,
+        compression,
+        md,
+        &|| progress.is_cancelled(),
+        &|done, _| progress.set_done(done),
+    )
+    .map_err(picture_error)
 }
 
 impl TileDataset {
@@ -137,21 +167,11 @@ impl TileDataset {
         let tiles = self.mosaic_tiles(dir, bbox, year, auto_download, progress)?;
         let crs = opts.crs;
         let m = Mosaic::new(bbox, &tiles, opts).map_err(picture_error)?;
-        let mut md = GdalMetadata::default();
-        md.set("TESSERA_TARGET_CRS", crs.to_string());
-        md.set("TESSERA_TILE_COUNT", tiles.len().to_string());
-        md.set("TESSERA_YEAR", year.to_string());
-        md.set("TESSERA_DATASET", self.label());
-        progress.start_phase("mosaic", m.grid.height as u64);
-        let w = tessera_pictures::output::write_geotiff(
-            &m,
-            out,
-            compression,
-            md,
-            &|| progress.is_cancelled(),
-            &|done, _| progress.set_done(done),
-        )
-        .map_err(picture_error)?;
+        let tags = [
+            ("TESSERA_TILE_COUNT", tiles.len().to_string()),
+            ("TESSERA_DATASET", self.label()),
+        ];
+        let w = write_mosaic(&m, crs, year, &tags, out, compression, progress)?;
         Ok(MosaicFile {
             path: w.path,
             grid: m.grid,

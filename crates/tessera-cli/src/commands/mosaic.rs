@@ -79,11 +79,7 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let ctx = context(g)?;
     let p = Progress::new();
     let ds = dataset_options(&a.dataset, a.registry_dir.as_deref());
-    let r = if g.quiet || a.json {
-        mosaic(&ctx, &ds, &req, &p)
-    } else {
-        progress::watch(&p, || mosaic(&ctx, &ds, &req, &p))
-    };
+    let r = watched(a, g, &p, || mosaic(&ctx, &ds, &req, &p));
     print_notes(g, &p);
     let m = r.map_err(cli_err)?;
     report(
@@ -127,11 +123,7 @@ fn from_store(
             &p,
         )
     };
-    let r = if g.quiet || a.json {
-        run()
-    } else {
-        progress::watch(&p, run)
-    };
+    let r = watched(a, g, &p, run);
     print_notes(g, &p);
     let m = r.map_err(cli_err)?;
     report(
@@ -144,6 +136,15 @@ fn from_store(
         m.strip_rows,
     );
     Ok(())
+}
+
+/// Runs `f` under a progress bar unless the output is quiet or JSON.
+fn watched<T>(a: &MosaicArgs, g: &GlobalArgs, p: &Progress, f: impl FnOnce() -> T) -> T {
+    if g.quiet || a.json {
+        f()
+    } else {
+        progress::watch(p, f)
+    }
 }
 
 fn report(
