@@ -103,6 +103,9 @@ pub enum Command {
     /// Mosaic a region's tiles onto one grid (EPSG:4326, EPSG:3857 or a UTM zone) as a
     /// float32 GeoTIFF, streamed within --memory-mb.
     Mosaic(MosaicArgs),
+    /// PCA false colour of a GeoTIFF or a directory of tiles: one PCA fitted on a
+    /// reproducible sample of 100,000 valid pixels, written as an RGB GeoTIFF in --crs.
+    Visualize(VisualizeArgs),
     /// Run the whole workflow on built-in synthetic data: build a mirror, serve it, download
     /// a region as GeoTIFF, sample labelled points, and report what it cost.
     Demo(DemoArgs),
@@ -361,6 +364,47 @@ pub struct MosaicArgs {
     /// A directory with manifest.parquet and landmasks.parquet to use instead of the mirror's.
     #[arg(long, value_name = "DIR")]
     pub registry_dir: Option<std::path::PathBuf>,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera visualize`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera visualize tessera-tiles pca.tif
+  tessera visualize grid_0.15_52.05_2024.tif pca.tif --crs EPSG:32631 --balance percentile
+  tessera visualize tiles/ pca.tif --n-components 5 --percentile-low 1 --percentile-high 99
+
+The fit, the standardisation, the sign of each component and the colour scaling follow
+geotessera 0.11's visualize, so the same tiles give the same colours. A PNG quicklook is
+written beside the GeoTIFF (same name, .png) unless --no-quicklook.")]
+pub struct VisualizeArgs {
+    /// A GeoTIFF file, or a directory of GeoTIFF or NPY tiles.
+    pub input: std::path::PathBuf,
+    /// The PCA mosaic to write (.tif or .tiff).
+    pub output: std::path::PathBuf,
+    /// Output CRS: EPSG:3857, EPSG:4326 or a UTM zone (EPSG:326NN / EPSG:327NN).
+    #[arg(long, default_value = "EPSG:3857")]
+    pub crs: String,
+    /// Components to fit; the first three are drawn.
+    #[arg(long, default_value_t = 3)]
+    pub n_components: usize,
+    /// Colour scaling: histogram, percentile or adaptive.
+    #[arg(long, default_value = "histogram")]
+    pub balance: String,
+    /// Lower clipping percentile with --balance percentile.
+    #[arg(long, default_value_t = 2.0, allow_hyphen_values = true)]
+    pub percentile_low: f64,
+    /// Upper clipping percentile with --balance percentile.
+    #[arg(long, default_value_t = 98.0, allow_hyphen_values = true)]
+    pub percentile_high: f64,
+    /// Memory budget in MiB for the mosaic's strips.
+    #[arg(long, default_value_t = 512)]
+    pub memory_mb: u64,
+    /// Do not write the PNG quicklook.
+    #[arg(long)]
+    pub no_quicklook: bool,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,

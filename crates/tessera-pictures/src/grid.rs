@@ -60,6 +60,36 @@ pub fn suggested_resolution(src: &TileGeoref, dst: &Crs) -> f64 {
     dx.hypot(dy) / w.hypot(h)
 }
 
+/// The bounds `[xmin, ymin, xmax, ymax]` in `dst` of the grid rasterio's
+/// `calculate_default_transform(..., resolution=res)` gives `src`: GDAL's suggested
+/// extent (edges sampled at 21 points, sized at its suggested resolution), then as many
+/// `res` pixels as cover it, from its top-left corner.
+pub fn suggested_bounds(src: &TileGeoref, dst: &Crs, res: (f64, f64)) -> [f64; 4] {
+    let (w, h) = (src.width as f64, src.height as f64);
+    let t = &src.transform;
+    let steps = 20;
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for i in 0..=steps {
+        let f = i as f64 / steps as f64;
+        for (c, r) in [(f * w, 0.0), (f * w, h), (0.0, f * h), (w, f * h)] {
+            let (e, n) = (t.c + c * t.a + r * t.b, t.f + c * t.d + r * t.e);
+            let (lon, lat) = src.crs.inverse(e, n);
+            let (x, y) = dst.forward(lon, lat);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    let g = suggested_resolution(src, dst);
+    let px = ((x1 - x0) / g + 0.5).floor();
+    let ln = ((y1 - y0) / g + 0.5).floor();
+    let (r, b) = (x0 + px * g, y1 - ln * g);
+    let cols = ((r - x0) / res.0).ceil().max(1.0);
+    let rows = ((y1 - b) / res.1).ceil().max(1.0);
+    [x0, y1 - rows * res.1, x0 + cols * res.0, y1]
+}
+
 impl TargetGrid {
     /// The grid over `bbox` in `crs` at `res` (x, y; positive): origin at the west and
     /// north of the bounds in `crs`, `round((E - W) / res_x)` columns and

@@ -1,16 +1,23 @@
 //! Pictures and maps of TESSERA embeddings, without GDAL: mosaics of tiles or store zones
 //! reprojected onto one grid in EPSG:4326, EPSG:3857 or any UTM zone, streamed in strips
-//! under a memory budget and written as GeoTIFF.
+//! under a memory budget and written as GeoTIFF; PCA false colour fitted the way
+//! geotessera 0.11 fits it.
 
 #![warn(missing_docs)]
 
+pub mod colour;
 pub mod grid;
 pub mod mosaic;
 pub mod output;
+pub mod pca;
+pub mod png;
+pub mod rng;
+pub mod visualize;
 pub mod warp;
 
+pub use colour::Balance;
 pub use grid::TargetGrid;
-pub use mosaic::{Mosaic, MosaicOptions, Source};
+pub use mosaic::{Mosaic, MosaicOptions, Overlap, Source};
 pub use warp::Resampling;
 
 /// What went wrong making a picture.

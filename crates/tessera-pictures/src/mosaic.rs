@@ -76,6 +76,70 @@ impl Source for tessera_client::local::EmbeddingTile {
     }
 }
 
+impl Source for tessera_client::local::GeoTiffTile {
+    fn georef(&self) -> TileGeoref {
+        // Opened with a georeference (checked by the caller through `georef()?`).
+        tessera_client::local::GeoTiffTile::georef(self).unwrap_or(TileGeoref {
+            crs: tessera_core::Crs::Wgs84,
+            transform: Affine::north_up(0.0, 0.0, 1.0),
+            width: 0,
+            height: 0,
+        })
+    }
+    fn bands(&self) -> usize {
+        tessera_client::local::GeoTiffTile::bands(self)
+    }
+    fn read_window(
+        &self,
+        r0: usize,
+        n: usize,
+        c0: usize,
+        m: usize,
+    ) -> Result<Vec<f32>, PictureError> {
+        let b = self.bands();
+        let w = self.info.width as usize;
+        let rows = self
+            .rows(r0, n, true)
+            .map_err(|e| PictureError::Source(e.to_string()))?;
+        if c0 == 0 && m == w {
+            return Ok(rows);
+        }
+        let mut v = Vec::with_capacity(n * m * b);
+        for r in 0..n {
+            v.extend_from_slice(&rows[(r * w + c0) * b..(r * w + c0 + m) * b]);
+        }
+        Ok(v)
+    }
+    fn owns(&self, _lon: f64, _lat: f64) -> bool {
+        false
+    }
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// The bounds `[xmin, ymin, xmax, ymax]` in `crs` of a source's raster: its outline
+/// (21 points an edge, as GDAL samples it) projected.
+pub fn bounds_in(g: &TileGeoref, crs: &tessera_core::Crs) -> [f64; 4] {
+    if g.crs == *crs {
+        return g.map_bounds();
+    }
+    let t = &g.transform;
+    let (w, h) = (g.width as f64, g.height as f64);
+    let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+    for k in 0..=20 {
+        let f = f64::from(k) / 20.0;
+        for (u, v) in [(f * w, 0.0), (f * w, h), (0.0, f * h), (w, f * h)] {
+            let (lon, lat) = g
+                .crs
+                .inverse(t.c + u * t.a + v * t.b, t.f + u * t.d + v * t.e);
+            let (x, y) = crs.forward(lon, lat);
+            b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+        }
+    }
+    b
+}
+
 /// How to lay out a mosaic.
 #[derive(Debug, Clone)]
 pub struct MosaicOptions {
@@ -88,6 +152,24 @@ pub struct MosaicOptions {
     pub resampling: Resampling,
     /// Memory budget in bytes for the strips in flight (output rows and source windows).
     pub memory_bytes: usize,
+    /// Which source gives a pixel where several have a value.
+    pub overlap: Overlap,
+    /// Copy sources already on the target's CRS and pixel size pixel for pixel (nearest)
+    /// instead of resampling them, as rasterio's `merge` does (geotessera 0.11 warps only
+    /// the other sources).
+    pub copy_native: bool,
+}
+
+/// The rule for pixels that several sources cover (tiles overlap by their margins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// The source that owns the point (the tile of its 0.1-degree cell, the zone of its
+    /// longitude) if it has a value there, else the first other source that has one.
+    #[default]
+    Owner,
+    /// The first source in the given order that has a value (rasterio's `merge`
+    /// `method="first"`, as geotessera 0.11 merges).
+    FirstValid,
 }
 
 impl Default for MosaicOptions {
@@ -97,6 +179,8 @@ impl Default for MosaicOptions {
             resolution: None,
             resampling: Resampling::Nearest,
             memory_bytes: 512 << 20,
+            overlap: Overlap::Owner,
+            copy_native: false,
         }
     }
 }
@@ -120,6 +204,7 @@ struct Need {
     c0: usize,
     c1: usize,
     scale: (f64, f64),
+    how: Resampling,
 }
 
 impl<'a, S: Source> Mosaic<'a, S> {
@@ -147,6 +232,39 @@ impl<'a, S: Source> Mosaic<'a, S> {
             }
         };
         let grid = TargetGrid::for_region(bbox, opts.crs, res)?;
+        Self::on_grid(grid, sources, opts)
+    }
+
+    /// The resolution a mosaic of `sources` in `crs` gets by default: the first source's
+    /// own pixel size in its CRS, else GDAL's suggested warp resolution for it.
+    pub fn default_resolution(sources: &[S], crs: &tessera_core::Crs) -> Option<(f64, f64)> {
+        let g0 = sources.first()?.georef();
+        Some(if g0.crs == *crs {
+            (g0.transform.a.abs(), g0.transform.e.abs())
+        } else {
+            let r = suggested_resolution(&g0, crs);
+            (r, r)
+        })
+    }
+
+    /// Plans a mosaic of `sources` onto a given grid.
+    pub fn on_grid(
+        grid: TargetGrid,
+        sources: &'a [S],
+        opts: MosaicOptions,
+    ) -> Result<Self, PictureError> {
+        let first = sources
+            .first()
+            .ok_or_else(|| PictureError::Usage("no tiles to mosaic".into()))?;
+        let bands = first.bands();
+        if let Some(o) = sources.iter().find(|s| s.bands() != bands) {
+            return Err(PictureError::Usage(format!(
+                "{} has {} bands, {} has {bands}: a mosaic needs one band count",
+                o.name(),
+                o.bands(),
+                first.name()
+            )));
+        }
         let georefs = sources.iter().map(Source::georef).collect();
         Ok(Mosaic {
             grid,
@@ -243,7 +361,16 @@ impl<'a, S: Source> Mosaic<'a, S> {
             let dy = (c.0 - a.0).hypot(c.1 - a.1);
             let scale = (1.0 / dx.max(1e-12), 1.0 / dy.max(1e-12));
             // The kernel's reach beyond the sampled centres, in source pixels.
-            let reach = match self.opts.resampling {
+            let gt = &self.grid.transform;
+            let native = sg.crs == g.crs
+                && (sg.transform.a - gt.a).abs() < 1e-9 * gt.a.abs()
+                && (sg.transform.e - gt.e).abs() < 1e-9 * gt.e.abs();
+            let how = if self.opts.copy_native && native {
+                Resampling::Nearest
+            } else {
+                self.opts.resampling
+            };
+            let reach = match how {
                 Resampling::Nearest => 1.0,
                 Resampling::Bilinear => 2.0 + (1.0 / scale.0.min(scale.1)).ceil(),
             };
@@ -297,6 +424,7 @@ impl<'a, S: Source> Mosaic<'a, S> {
                     c0,
                     c1,
                     scale,
+                    how,
                 });
             }
         }
@@ -328,7 +456,6 @@ impl<'a, S: Source> Mosaic<'a, S> {
             })
             .collect();
         let g = &self.grid;
-        let how = self.opts.resampling;
         out.par_chunks_mut(w * b)
             .enumerate()
             .for_each(|(jr, orow)| {
@@ -338,13 +465,17 @@ impl<'a, S: Source> Mosaic<'a, S> {
                     let (x, y) = g.centre(i, j);
                     let (lon, lat) = g.crs.inverse(x, y);
                     order.clear();
-                    let owns = |k: &usize| self.sources[needs[*k].s].owns(lon, lat);
-                    order.extend((0..needs.len()).filter(owns));
-                    order.extend((0..needs.len()).filter(|k| !owns(k)));
+                    if self.opts.overlap == Overlap::FirstValid {
+                        order.extend(0..needs.len());
+                    } else {
+                        let owns = |k: &usize| self.sources[needs[*k].s].owns(lon, lat);
+                        order.extend((0..needs.len()).filter(owns));
+                        order.extend((0..needs.len()).filter(|k| !owns(k)));
+                    }
                     let mut hit = false;
                     for &k in &order {
                         let (u, v) = pixel_of(&self.georefs[needs[k].s], lon, lat);
-                        if warp::sample(&wins[k], how, u, v, needs[k].scale, o) {
+                        if warp::sample(&wins[k], needs[k].how, u, v, needs[k].scale, o) {
                             hit = true;
                             break;
                         }

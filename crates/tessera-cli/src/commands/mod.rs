@@ -10,6 +10,7 @@ mod mirror;
 mod mosaic;
 mod sample;
 mod tile;
+mod visualize;
 pub(crate) mod zarr;
 
 use crate::cli::{Cli, Command};
@@ -27,6 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Download(a) => download::run(&a, g),
         Command::Sample(a) => sample::run(&a, g),
         Command::Mosaic(a) => mosaic::run(&a, g),
+        Command::Visualize(a) => visualize::run(&a, g),
         Command::Demo(a) => demo::run(&a, g),
         Command::Zarr(c) => zarr::run(c, g),
         Command::Countries(a) => countries::run(&a),

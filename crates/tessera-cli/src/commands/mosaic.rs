@@ -53,6 +53,7 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         resolution: res,
         resampling,
         memory_bytes: (a.memory_mb as usize) << 20,
+        ..Default::default()
     };
     match a.source.to_ascii_lowercase().as_str() {
         "tiles" => {

@@ -92,6 +92,10 @@ pub struct GeoTiffSpec {
     /// A colour table (one RGB entry per value) for a single-band uint8 raster: written as a
     /// palette image (PhotometricInterpretation 3, ColorMap), as GDAL writes class maps.
     pub palette: Option<Vec<[u8; 3]>>,
+    /// This image is the GDAL internal mask of the image before it (NewSubfileType 4,
+    /// PhotometricInterpretation MASK, one uint8 band: 255 valid, 0 not); written with
+    /// [`GeoTiffWriter::append_image`] after the main image. Carries no georeference.
+    pub mask_subfile: bool,
 }
 
 impl GeoTiffSpec {
@@ -113,6 +117,7 @@ impl GeoTiffSpec {
             metadata: GdalMetadata::default(),
             sparse_ok: false,
             palette: None,
+            mask_subfile: false,
         }
     }
 
@@ -144,6 +149,9 @@ impl GeoTiffSpec {
             return Err(TiffError::InvalidSpec(
                 "a colour table needs a single-band uint8 raster".into(),
             ));
+        }
+        if self.mask_subfile && (self.bands != 1 || self.dtype != DType::U8) {
+            return bad("a mask image is one uint8 band".into());
         }
         if self.photometric == Photometric::Rgb && self.bands < 3 {
             return bad("RGB needs at least 3 bands".into());
@@ -298,6 +306,9 @@ pub struct GeoTiffWriter<W: Write + Seek> {
     pending: Vec<u8>,
     rows_done: u32,
     pool: Vec<ChunkBufs>,
+    /// Where this image's IFD offset goes: the header's first-IFD field, or the previous
+    /// image's next-IFD field.
+    link_at: u64,
 }
 
 impl<W: Write + Seek> GeoTiffWriter<W> {
@@ -325,6 +336,34 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             pending: Vec::new(),
             rows_done: 0,
             pool: Vec::new(),
+            link_at: if big { 8 } else { 4 },
+            spec,
+        })
+    }
+
+    /// Continues a file after an image finished with [`Self::finish_linked`]: a second
+    /// image (an internal mask, an overview) whose chunks follow the first image's IFD and
+    /// whose IFD is linked from it.
+    pub fn append_image(
+        mut w: W,
+        link: ImageLink,
+        mut spec: GeoTiffSpec,
+    ) -> Result<Self, TiffError> {
+        spec.bigtiff = if link.big { BigTiff::Yes } else { BigTiff::No };
+        spec.validate()?;
+        w.seek(SeekFrom::Start(link.end))?;
+        let (cx, cy) = spec.chunk_grid();
+        let n = cx as usize * cy as usize * spec.planes();
+        Ok(GeoTiffWriter {
+            w,
+            big: link.big,
+            pos: link.end,
+            offsets: vec![0; n],
+            counts: vec![0; n],
+            pending: Vec::new(),
+            rows_done: 0,
+            pool: Vec::new(),
+            link_at: link.next_ifd_at,
             spec,
         })
     }
@@ -581,12 +620,19 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             pending: Vec::new(),
             rows_done: 0,
             pool: Vec::new(),
+            link_at: if big { 8 } else { 4 },
             spec,
         })
     }
 
     /// Writes the directory and returns the underlying writer.
-    pub fn finish(mut self) -> Result<W, TiffError> {
+    pub fn finish(self) -> Result<W, TiffError> {
+        self.finish_linked().map(|(w, _)| w)
+    }
+
+    /// Like [`Self::finish`], and says where another image may follow
+    /// ([`Self::append_image`]).
+    pub fn finish_linked(mut self) -> Result<(W, ImageLink), TiffError> {
         if !self.pending.is_empty() || (self.rows_done != 0 && self.rows_done != self.spec.height) {
             return Err(TiffError::InvalidSpec(format!(
                 "only {} of {} rows were written",
@@ -642,16 +688,20 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
         }
         self.w.write_all(&ifd)?;
         self.pos += ifd.len() as u64;
+        self.w.seek(SeekFrom::Start(self.link_at))?;
         if self.big {
-            self.w.seek(SeekFrom::Start(8))?;
             self.w.write_all(&ifd_at.to_le_bytes())?;
         } else {
-            self.w.seek(SeekFrom::Start(4))?;
             self.w.write_all(&(ifd_at as u32).to_le_bytes())?;
         }
         self.w.seek(SeekFrom::Start(self.pos))?;
         self.w.flush()?;
-        Ok(self.w)
+        let link = ImageLink {
+            end: self.pos,
+            next_ifd_at: self.pos - inline as u64,
+            big: self.big,
+        };
+        Ok((self.w, link))
     }
 
     fn align(&mut self) -> Result<(), TiffError> {
@@ -673,6 +723,7 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             Entry::shorts(
                 262,
                 &[match (s.photometric, &s.palette) {
+                    _ if s.mask_subfile => 4,
                     (_, Some(_)) => 3,
                     (Photometric::MinIsBlack, None) => 1,
                     (Photometric::Rgb, None) => 2,
@@ -721,7 +772,10 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
         };
         e.push(self.offsets_entry(offset_tag, &self.offsets));
         e.push(self.offsets_entry(count_tag, &self.counts));
-        if let Some((crs, t)) = &s.georef {
+        if s.mask_subfile {
+            e.push(Entry::long(254, 4));
+        }
+        if let Some((crs, t)) = s.georef.as_ref().filter(|_| !s.mask_subfile) {
             match model_tags(t) {
                 ModelTags::ScaleTiepoint(scale, tie) => {
                     e.push(Entry::doubles(geokeys::TAG_MODEL_PIXEL_SCALE, &scale));
@@ -762,6 +816,17 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             }
         }
     }
+}
+
+/// Where a finished image ends and where the offset of a following image's IFD goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageLink {
+    /// End of the file so far.
+    pub end: u64,
+    /// The finished IFD's next-IFD field.
+    pub next_ifd_at: u64,
+    /// Whether the file is BigTIFF.
+    pub big: bool,
 }
 
 /// One IFD entry with its little-endian value bytes.
@@ -844,6 +909,28 @@ impl GeoTiffFile {
     /// Like [`Self::finish`], but flushes the data to disk before the rename.
     pub fn finish_durable(self) -> Result<PathBuf, TiffError> {
         self.finish_with(true)
+    }
+
+    /// Finishes the image, then writes a second image after it with `spec` (an internal
+    /// mask, say) whose rows `feed` supplies, and renames the file into place.
+    pub fn finish_with_image(
+        self,
+        spec: GeoTiffSpec,
+        feed: impl FnOnce(&mut GeoTiffWriter<BufWriter<File>>) -> Result<(), TiffError>,
+    ) -> Result<PathBuf, TiffError> {
+        let path = self.path;
+        let (w, link) = self.writer.finish_linked()?;
+        let mut second = GeoTiffWriter::append_image(w, link, spec)?;
+        feed(&mut second)?;
+        let w = second.finish()?;
+        let file = w
+            .into_inner()
+            .map_err(|e| TiffError::io_at(&path, e.into_error()))?;
+        drop(file);
+        self.tmp
+            .persist(&path)
+            .map_err(|e| TiffError::io_at(&path, e.error))?;
+        Ok(path)
     }
 
     fn finish_with(self, durable: bool) -> Result<PathBuf, TiffError> {

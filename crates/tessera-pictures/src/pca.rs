@@ -1,0 +1,433 @@
+//! Principal components of embeddings, fitted the way geotessera 0.11 fits them: a
+//! reproducible reservoir of at most 100,000 valid pixels (priorities from NumPy's
+//! `default_rng(0)`), scikit-learn's `StandardScaler`, then `PCA` by eigendecomposition of
+//! the covariance with scikit-learn's sign rule (each component's largest loading positive).
+//!
+//! The covariance is bands × bands (128 × 128), so a cyclic Jacobi eigensolver in f64 is
+//! exact to rounding and fast; no linear-algebra crate is needed for it.
+
+use rayon::prelude::*;
+
+use crate::PictureError;
+use crate::rng::Pcg64;
+
+/// The reference's sample size.
+pub const MAX_SAMPLES: usize = 100_000;
+
+/// A bounded reservoir of valid pixels: each valid pixel draws one priority and the
+/// `max` smallest priorities are kept, whatever the number of pixels offered.
+pub struct Reservoir {
+    bands: usize,
+    max: usize,
+    rng: Pcg64,
+    keys: Vec<f64>,
+    rows: Vec<f32>,
+    /// Keys at or above this can never be kept (the `max`-th smallest seen so far).
+    threshold: f64,
+    valid: u64,
+}
+
+impl Reservoir {
+    /// An empty reservoir for `bands`-wide pixels keeping at most `max`.
+    pub fn new(bands: usize, max: usize) -> Reservoir {
+        Reservoir {
+            bands,
+            max: max.max(1),
+            rng: Pcg64::numpy_default(0),
+            keys: Vec::new(),
+            rows: Vec::new(),
+            threshold: f64::INFINITY,
+            valid: 0,
+        }
+    }
+
+    /// Offers pixel-interleaved rows (`n × bands`); pixels with a non-finite band draw no
+    /// priority, as in the reference.
+    pub fn offer(&mut self, pixels: &[f32]) {
+        for px in pixels.chunks_exact(self.bands) {
+            if !px.iter().all(|v| v.is_finite()) {
+                continue;
+            }
+            self.valid += 1;
+            let key = self.rng.random();
+            if key >= self.threshold {
+                continue;
+            }
+            self.keys.push(key);
+            self.rows.extend_from_slice(px);
+            if self.keys.len() >= 2 * self.max {
+                self.prune();
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        if self.keys.len() <= self.max {
+            return;
+        }
+        let mut order: Vec<u32> = (0..self.keys.len() as u32).collect();
+        let keys = &self.keys;
+        order.select_nth_unstable_by(self.max - 1, |&a, &b| {
+            keys[a as usize].total_cmp(&keys[b as usize])
+        });
+        order.truncate(self.max);
+        order.sort_unstable();
+        let b = self.bands;
+        let mut k2 = Vec::with_capacity(self.max);
+        let mut r2 = Vec::with_capacity(self.max * b);
+        for &i in &order {
+            let i = i as usize;
+            k2.push(self.keys[i]);
+            r2.extend_from_slice(&self.rows[i * b..(i + 1) * b]);
+        }
+        self.threshold = k2.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        self.keys = k2;
+        self.rows = r2;
+    }
+
+    /// Valid pixels offered so far.
+    pub fn valid_pixels(&self) -> u64 {
+        self.valid
+    }
+
+    /// The kept pixels (`n × bands`).
+    pub fn finish(mut self) -> Vec<f32> {
+        self.prune();
+        self.rows
+    }
+}
+
+/// A fitted projection: standardisation then principal components.
+#[derive(Debug, Clone)]
+pub struct PcaModel {
+    /// Input bands.
+    pub bands: usize,
+    /// Per-band mean of the sample (`StandardScaler.mean_`), or zeros.
+    pub scaler_mean: Vec<f64>,
+    /// Per-band population standard deviation (1 where it is zero), or ones.
+    pub scaler_scale: Vec<f64>,
+    /// Whether the inputs were standardised.
+    pub standardized: bool,
+    /// Mean of the standardised sample (`PCA.mean_`).
+    pub mean: Vec<f64>,
+    /// Components, `n_components × bands`, largest variance first.
+    pub components: Vec<Vec<f64>>,
+    /// Variance along each component (`explained_variance_`).
+    pub explained_variance: Vec<f64>,
+    /// Share of the total variance (`explained_variance_ratio_`).
+    pub explained_variance_ratio: Vec<f64>,
+    /// Pixels the fit used.
+    pub samples: usize,
+}
+
+/// `StandardScaler` then `PCA(n_components)` on `sample` (`n × bands`).
+pub fn fit(
+    sample: &[f32],
+    bands: usize,
+    n_components: usize,
+    standardize: bool,
+) -> Result<PcaModel, PictureError> {
+    let n = sample.len().checked_div(bands).unwrap_or(0);
+    if n == 0 || n_components == 0 || n_components > n.min(bands) {
+        return Err(PictureError::Usage(
+            "Not enough valid pixels/bands for the requested PCA components".into(),
+        ));
+    }
+    let (scaler_mean, scaler_scale) = if standardize {
+        let mean = column_mean(sample, bands, |_, v| f64::from(v));
+        let var = column_mean(sample, bands, |k, v| (f64::from(v) - mean[k]).powi(2));
+        let scale = var
+            .iter()
+            .zip(&mean)
+            .map(|(&v, &m)| {
+                // scikit-learn's `_is_constant_feature`: variance within rounding of
+                // zero counts as constant, and constant columns get scale 1.
+                let eps = f64::EPSILON;
+                let nf = n as f64;
+                let bound = nf * eps * v + (nf * m * eps).powi(2);
+                if v <= bound || v.sqrt() < 10.0 * eps {
+                    1.0
+                } else {
+                    v.sqrt()
+                }
+            })
+            .collect();
+        (mean, scale)
+    } else {
+        (vec![0.0; bands], vec![1.0; bands])
+    };
+    // The standardised sample, rounded to float32 at each step as scikit-learn's
+    // in-place float32 arithmetic does.
+    let z: Vec<f32> = sample
+        .par_chunks(bands)
+        .flat_map_iter(|px| {
+            px.iter().enumerate().map(|(k, &v)| {
+                let d = (f64::from(v) - scaler_mean[k]) as f32;
+                (f64::from(d) / scaler_scale[k]) as f32
+            })
+        })
+        .collect();
+    let mean = column_mean(&z, bands, |_, v| f64::from(v));
+    let cov = covariance(&z, bands, &mean);
+    let (values, vectors) = jacobi_eigen(cov, bands);
+    let mut order: Vec<usize> = (0..bands).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let total: f64 = values.iter().map(|v| v.max(0.0)).sum();
+    let mut components = Vec::with_capacity(n_components);
+    let mut explained_variance = Vec::with_capacity(n_components);
+    for &i in order.iter().take(n_components) {
+        let mut c: Vec<f64> = (0..bands).map(|k| vectors[k * bands + i]).collect();
+        // svd_flip(u_based_decision=False): the largest-|value| loading is positive.
+        let big = c
+            .iter()
+            .copied()
+            .enumerate()
+            .fold((0, 0.0f64), |acc, (k, v)| {
+                if v.abs() > acc.1.abs() { (k, v) } else { acc }
+            });
+        if big.1 < 0.0 {
+            c.iter_mut().for_each(|v| *v = -*v);
+        }
+        components.push(c);
+        explained_variance.push(values[i].max(0.0));
+    }
+    let explained_variance_ratio = explained_variance
+        .iter()
+        .map(|v| if total > 0.0 { v / total } else { 0.0 })
+        .collect();
+    Ok(PcaModel {
+        bands,
+        scaler_mean,
+        scaler_scale,
+        standardized: standardize,
+        mean,
+        components,
+        explained_variance,
+        explained_variance_ratio,
+        samples: n,
+    })
+}
+
+fn column_mean(x: &[f32], bands: usize, f: impl Fn(usize, f32) -> f64 + Sync) -> Vec<f64> {
+    let n = x.len() / bands;
+    let sums = x
+        .par_chunks(bands * 4096)
+        .map(|chunk| {
+            let mut s = vec![0f64; bands];
+            for px in chunk.chunks_exact(bands) {
+                for (k, &v) in px.iter().enumerate() {
+                    s[k] += f(k, v);
+                }
+            }
+            s
+        })
+        .reduce(
+            || vec![0f64; bands],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    sums.into_iter().map(|s| s / n as f64).collect()
+}
+
+/// The sample covariance (denominator n − 1), row-major bands × bands.
+fn covariance(z: &[f32], bands: usize, mean: &[f64]) -> Vec<f64> {
+    let n = z.len() / bands;
+    let mut c = z
+        .par_chunks(bands * 2048)
+        .map(|chunk| {
+            let mut acc = vec![0f64; bands * bands];
+            let mut d = vec![0f64; bands];
+            for px in chunk.chunks_exact(bands) {
+                for k in 0..bands {
+                    d[k] = f64::from(px[k]) - mean[k];
+                }
+                for i in 0..bands {
+                    let di = d[i];
+                    let row = &mut acc[i * bands..i * bands + i + 1];
+                    for (a, &dj) in row.iter_mut().zip(&d[..=i]) {
+                        *a += di * dj;
+                    }
+                }
+            }
+            acc
+        })
+        .reduce(
+            || vec![0f64; bands * bands],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    let denom = (n.max(2) - 1) as f64;
+    for i in 0..bands {
+        for j in 0..=i {
+            let v = c[i * bands + j] / denom;
+            c[i * bands + j] = v;
+            c[j * bands + i] = v;
+        }
+    }
+    c
+}
+
+/// Eigenvalues and eigenvectors (column `i` of the returned row-major matrix) of a
+/// symmetric matrix, by cyclic Jacobi rotations.
+fn jacobi_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![0f64; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j] * a[i * n + j])
+            .sum();
+        let diag: f64 = (0..n).map(|i| a[i * n + i] * a[i * n + i]).sum();
+        if off <= diag * 1e-30 || off == 0.0 {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let app = a[p * n + p];
+                let aqq = a[q * n + q];
+                let theta = (aqq - app) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let akp = a[k * n + p];
+                    let akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let apk = a[p * n + k];
+                    let aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let vkp = v[k * n + p];
+                    let vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
+}
+
+impl PcaModel {
+    /// Components.
+    pub fn n_components(&self) -> usize {
+        self.components.len()
+    }
+
+    /// The projection folded into one affine map per component: score = w · x + b, so a
+    /// pixel costs one dot product per component.
+    pub fn folded(&self) -> (Vec<f32>, Vec<f64>) {
+        let b = self.bands;
+        let mut w = vec![0f32; self.n_components() * b];
+        let mut bias = vec![0f64; self.n_components()];
+        for (c, comp) in self.components.iter().enumerate() {
+            let mut s = 0.0;
+            for k in 0..b {
+                let wk = comp[k] / self.scaler_scale[k];
+                w[c * b + k] = wk as f32;
+                s -= wk * self.scaler_mean[k] + comp[k] * self.mean[k];
+            }
+            bias[c] = s;
+        }
+        (w, bias)
+    }
+
+    /// Scores of pixels (`n × bands`) as float32 (`n × n_components`), NaN for pixels with
+    /// a non-finite band. Follows scikit-learn's order of operations.
+    pub fn transform(&self, pixels: &[f32]) -> Vec<f32> {
+        let b = self.bands;
+        let nc = self.n_components();
+        let mut out = vec![f32::NAN; pixels.len() / b * nc];
+        out.par_chunks_mut(nc * 1024)
+            .zip(pixels.par_chunks(b * 1024))
+            .for_each(|(o, p)| {
+                let mut z = vec![0f64; b];
+                for (px, o) in p.chunks_exact(b).zip(o.chunks_exact_mut(nc)) {
+                    if !px.iter().all(|v| v.is_finite()) {
+                        continue;
+                    }
+                    for k in 0..b {
+                        let d = (f64::from(px[k]) - self.scaler_mean[k]) as f32;
+                        let s = (f64::from(d) / self.scaler_scale[k]) as f32;
+                        z[k] = f64::from(s) - self.mean[k];
+                    }
+                    for (c, comp) in self.components.iter().enumerate() {
+                        o[c] = z.iter().zip(comp).map(|(a, b)| a * b).sum::<f64>() as f32;
+                    }
+                }
+            });
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reservoir_keeps_the_smallest_priorities_and_skips_invalid_pixels() {
+        // 3 bands, 10 pixels, one invalid: keep 4.
+        let mut px: Vec<f32> = (0..30).map(|v| v as f32).collect();
+        px[7] = f32::NAN; // pixel 2
+        let mut r = Reservoir::new(3, 4);
+        r.offer(&px);
+        assert_eq!(r.valid_pixels(), 9);
+        // Priorities in the order drawn, for the 9 valid pixels.
+        let mut g = Pcg64::numpy_default(0);
+        let keys: Vec<(f64, usize)> = [0, 1, 3, 4, 5, 6, 7, 8, 9]
+            .iter()
+            .map(|&p| (g.random(), p))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut want: Vec<usize> = sorted[..4].iter().map(|k| k.1).collect();
+        want.sort();
+        let kept = r.finish();
+        let got: Vec<usize> = kept.chunks(3).map(|p| p[0] as usize / 3).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn pca_recovers_a_known_axis_with_the_sign_rule() {
+        // Points along (1, -2, 0.5) plus small noise in other directions.
+        let mut s = Vec::new();
+        let mut g = Pcg64::numpy_default(0);
+        for _ in 0..2000 {
+            let t = g.random() * 10.0 - 5.0;
+            let e = (g.random() - 0.5) * 0.01;
+            s.extend_from_slice(&[t as f32, (-2.0 * t + e) as f32, (0.5 * t) as f32]);
+        }
+        let m = fit(&s, 3, 2, false).unwrap();
+        let c = &m.components[0];
+        let norm = (1.0f64 + 4.0 + 0.25).sqrt();
+        // Largest |loading| is the -2 one, made positive.
+        assert!((c[0] + 1.0 / norm).abs() < 1e-3, "{c:?}");
+        assert!((c[1] - 2.0 / norm).abs() < 1e-3, "{c:?}");
+        assert!(m.explained_variance_ratio[0] > 0.999);
+        // The folded map gives the same scores as the step-by-step transform.
+        let (w, b) = m.folded();
+        let t = m.transform(&s[..3]);
+        let f: f64 = (0..3)
+            .map(|k| f64::from(w[k]) * f64::from(s[k]))
+            .sum::<f64>()
+            + b[0];
+        assert!((f - f64::from(t[0])).abs() < 1e-4);
+        assert!(fit(&s[..3], 3, 2, false).is_err());
+    }
+}
