@@ -16,7 +16,7 @@ import logging as _logging
 import os as _os
 from typing import Any
 
-from . import _native, errors
+from . import _native, errors, visualization
 from ._compat import install_as_geotessera
 from .crs import CRS
 from .quant import dequantize_embedding
@@ -36,6 +36,7 @@ __all__ = [
     "dequantize_embedding",
     "CRS",
     "errors",
+    "visualization",
     "registry",
     "store",
     "install_as_geotessera",

@@ -272,3 +272,17 @@ class NativeGeoTiffTile:
     def tagged_identity(self) -> Optional[tuple[float, float, int]]: ...
     def rows(self, top: int, n: int, masked: bool = False) -> npt.NDArray[np.float32]: ...
     def sample(self, coords: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]: ...
+
+def visualize(
+    input: _Path,
+    output: _Path,
+    target_crs: str = "EPSG:3857",
+    n_components: int = 3,
+    balance: str = "histogram",
+    percentile_low: float = 2.0,
+    percentile_high: float = 98.0,
+    memory_mb: int = 512,
+    quicklook: bool = True,
+    callback: Optional[Any] = None,
+) -> str: ...
+def pca_fit(input: _Path, n_components: int = 3) -> dict[str, Any]: ...

@@ -405,6 +405,9 @@ pub struct VisualizeArgs {
     /// Do not write the PNG quicklook.
     #[arg(long)]
     pub no_quicklook: bool,
+    /// The quicklook's longest side in pixels.
+    #[arg(long, default_value_t = 1024)]
+    pub quicklook_size: usize,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,

@@ -28,6 +28,12 @@ fn demo_runs_end_to_end() {
     let acc = s["accuracy"].as_f64().unwrap();
     assert!(acc > 0.7, "nearest-centroid accuracy {acc}");
     assert!(dir.join("samples.csv").is_file());
+    // The PCA picture of the downloaded GeoTIFFs and its quicklook.
+    let pca = &v["pca"];
+    assert!(std::path::Path::new(pca["output"].as_str().unwrap()).is_file());
+    let look = std::path::Path::new(pca["quicklook"].as_str().unwrap());
+    assert_eq!(std::fs::read(look).unwrap()[..8], *b"\x89PNG\r\n\x1a\n");
+    assert!(pca["width"].as_u64().unwrap() > 100);
     // A second run reuses the mirror.
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["demo", "--workdir", dir.to_str().unwrap(), "--json"])

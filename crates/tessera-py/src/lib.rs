@@ -11,6 +11,7 @@ mod progress;
 mod pure;
 mod store;
 mod tiles;
+mod visualize;
 
 use pyo3::prelude::*;
 
@@ -53,5 +54,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(local_tiles::raster_georeference, m)?)?;
     m.add_function(wrap_pyfunction!(local_tiles::tile_candidates_for, m)?)?;
     m.add_function(wrap_pyfunction!(local_tiles::tile_file_opens, m)?)?;
+    m.add_function(wrap_pyfunction!(visualize::visualize, m)?)?;
+    m.add_function(wrap_pyfunction!(visualize::pca_fit, m)?)?;
     Ok(())
 }

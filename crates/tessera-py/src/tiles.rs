@@ -237,6 +237,7 @@ impl NativeTiles {
             resolution,
             resampling,
             memory_bytes: memory_mb.max(16) << 20,
+            ..Default::default()
         };
         let ds = self.ds.clone();
         let m = run(py, callback.as_ref(), move |p| {

@@ -54,7 +54,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let reuse = std::fs::read_to_string(&params)
         .is_ok_and(|p| p.contains("\"seed\": 42") && p.contains("-0.05"));
     say(&format!(
-        "1/4 Building a synthetic mirror in {} ...",
+        "1/5 Building a synthetic mirror in {} ...",
         mirror_dir.display()
     ));
     if !reuse {
@@ -77,7 +77,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         MirrorServer::start(ServerConfig::new(&mirror_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let url = server.url();
     say(&format!(
-        "2/4 Serving it at {url} (S3-like: Range, ETag, CRC64NVMe)"
+        "2/5 Serving it at {url} (S3-like: Range, ETag, CRC64NVMe)"
     ));
 
     // 3. Download the region as GeoTIFFs through the server.
@@ -119,7 +119,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         json: false,
     };
     say(&format!(
-        "3/4 Downloading bbox {BBOX} ({YEAR}) as GeoTIFF into {} ...",
+        "3/5 Downloading bbox {BBOX} ({YEAR}) as GeoTIFF into {} ...",
         out.display()
     ));
     let done = download::execute(&da, &dg)?
@@ -142,7 +142,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let labels = mirror_dir.join(format!("truth/{YEAR}/labels.geojson"));
     let samples_path = w.join("samples.csv");
     say(&format!(
-        "4/4 Sampling the labelled points {} over HTTP ...",
+        "4/5 Sampling the labelled points {} over HTTP ...",
         labels.display()
     ));
     let t = Instant::now();
@@ -205,6 +205,37 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         samples_path.display()
     ));
     server.stop();
+
+    // 5. A picture of the region: PCA false colour of the GeoTIFFs just written.
+    let pca_path = w.join("pca.tif");
+    say(&format!(
+        "5/5 Drawing the region in PCA false colour into {} ...",
+        pca_path.display()
+    ));
+    let t = Instant::now();
+    let pic = tessera_api::visualize::visualize(
+        &tessera_api::visualize::VisualizeRequest {
+            input: out.clone(),
+            output: pca_path.clone(),
+            crs: tessera_core::Crs::WebMercator,
+            n_components: 3,
+            balance: tessera_api::visualize::Balance::Histogram,
+            memory_bytes: 256 << 20,
+            quicklook_px: Some(1024),
+        },
+        &Progress::new(),
+    )
+    .map_err(cli_err)?;
+    let pca_secs = t.elapsed().as_secs_f64();
+    let quicklook = pic.quicklook.clone().unwrap_or_default();
+    say(&format!(
+        "    {} x {} pixels from {} tiles in {:.2} s; open the quicklook {} in any image viewer",
+        pic.grid.width,
+        pic.grid.height,
+        pic.inputs,
+        pca_secs,
+        quicklook.display()
+    ));
     let (cfiles, cbytes) = dir_size(&w.join("cache"));
     if a.json {
         println!(
@@ -217,6 +248,8 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 "sample": {"output": samples_path, "points": table.len(), "sampled": s.covered, "bytes": s.bytes_fetched,
                            "requests": s.requests, "seconds": sample_secs,
                            "accuracy": accuracy.map(|a| a.0)},
+                "pca": {"output": pic.path, "quicklook": pic.quicklook, "width": pic.grid.width,
+                        "height": pic.grid.height, "seconds": pca_secs},
                 "cache": {"files": cfiles, "bytes": cbytes},
             })
         );

@@ -37,7 +37,7 @@ pub fn run(a: &VisualizeArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         n_components: a.n_components,
         balance,
         memory_bytes: (a.memory_mb as usize) << 20,
-        quicklook_px: (!a.no_quicklook).then_some(1024),
+        quicklook_px: (!a.no_quicklook).then_some(a.quicklook_size.clamp(16, 1 << 15)),
     };
     let p = Progress::new();
     let r = if g.quiet || a.json {
