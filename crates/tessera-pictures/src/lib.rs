@@ -1,13 +1,21 @@
 //! Pictures and maps of TESSERA embeddings, without GDAL: mosaics of tiles or store zones
 //! reprojected onto one grid in EPSG:4326, EPSG:3857 or any UTM zone, streamed in strips
-//! under a memory budget and written as GeoTIFF.
+//! under a memory budget and written as GeoTIFF; and web maps: gdal2tiles-compatible
+//! tile pyramids of RGB pictures, on disk or one tile at a time, and a self-contained
+//! Leaflet viewer.
 
 #![warn(missing_docs)]
 
 pub mod grid;
 pub mod mosaic;
 pub mod output;
+pub mod pyramid;
+pub mod rgba;
+pub mod tilegrid;
+pub mod viewer;
 pub mod warp;
+pub mod web_ready;
+pub mod webtiles;
 
 pub use grid::TargetGrid;
 pub use mosaic::{Mosaic, MosaicOptions, Source};
