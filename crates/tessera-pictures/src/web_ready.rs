@@ -77,6 +77,7 @@ pub fn write_web_ready(src: &RgbaGeoTiff, out: &Path) -> Result<PathBuf, Picture
     spec.compression = Compression::Lzw;
     spec.predictor = GeoTiffSpec::default_predictor(DType::U8);
     spec.photometric = Photometric::Rgb;
+    spec.alpha = true;
     spec.georef = Some((g.crs, g.transform));
     let io = |e: tessera_formats::geotiff::TiffError| PictureError::Io(e.to_string());
     let mut file = GeoTiffFile::create(out, spec).map_err(io)?;

@@ -92,6 +92,9 @@ pub struct GeoTiffSpec {
     /// A colour table (one RGB entry per value) for a single-band uint8 raster: written as a
     /// palette image (PhotometricInterpretation 3, ColorMap), as GDAL writes class maps.
     pub palette: Option<Vec<[u8; 3]>>,
+    /// The first band past the colour bands is unassociated alpha (ExtraSamples 2), as
+    /// GDAL writes RGBA; otherwise extra bands are unspecified (0).
+    pub alpha: bool,
 }
 
 impl GeoTiffSpec {
@@ -113,6 +116,7 @@ impl GeoTiffSpec {
             metadata: GdalMetadata::default(),
             sparse_ok: false,
             palette: None,
+            alpha: false,
         }
     }
 
@@ -696,7 +700,11 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             Photometric::Rgb => 3,
         };
         if spp > colour {
-            e.push(Entry::shorts(338, &vec![0; usize::from(spp - colour)]));
+            let mut extra = vec![0; usize::from(spp - colour)];
+            if s.alpha {
+                extra[0] = 2;
+            }
+            e.push(Entry::shorts(338, &extra));
         }
         if let Some(p) = &s.palette {
             // 256 reds, then greens, then blues, scaled to 16 bits; unlisted values black.
