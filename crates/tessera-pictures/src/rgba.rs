@@ -30,8 +30,7 @@ impl RgbaGeoTiff {
     /// Opens `path`, checking that it is an RGB(A) uint8 raster with a north-up georeference
     /// in a CRS we implement.
     pub fn open(path: &Path) -> Result<RgbaGeoTiff, PictureError> {
-        let reader =
-            GeoTiffReader::open(path).map_err(|e| PictureError::Source(e.to_string()))?;
+        let reader = GeoTiffReader::open(path).map_err(|e| PictureError::Source(e.to_string()))?;
         let info = reader.info().clone();
         let shown = path.display();
         if info.dtype != DType::U8 || !(3..=4).contains(&info.bands) {
@@ -99,7 +98,7 @@ impl RgbaGeoTiff {
                 .map_err(|_| PictureError::Source(format!("{}: reader poisoned", self.name())))?;
             let (r0, n) = (
                 u32::try_from(r0).map_err(|_| self.rows_error(r0, n))?,
-                u32::try_from(n).map_err(|_| self.rows_error(r0 as usize, n))?,
+                u32::try_from(n).map_err(|_| self.rows_error(r0, n))?,
             );
             r.read_rows::<u8>(r0, n)
                 .map_err(|e| PictureError::Source(e.to_string()))?

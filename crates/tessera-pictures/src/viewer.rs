@@ -16,7 +16,10 @@ pub const LEAFLET_FILES: [(&str, &[u8]); 8] = [
         "leaflet/leaflet.css",
         include_bytes!("../assets/leaflet/leaflet.css"),
     ),
-    ("leaflet/LICENSE", include_bytes!("../assets/leaflet/LICENSE")),
+    (
+        "leaflet/LICENSE",
+        include_bytes!("../assets/leaflet/LICENSE"),
+    ),
     (
         "leaflet/images/layers.png",
         include_bytes!("../assets/leaflet/images/layers.png"),

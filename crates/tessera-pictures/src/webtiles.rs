@@ -142,8 +142,7 @@ impl TileRenderer {
         // Tiles of one zoom and row share their source rows.
         let mut order: Vec<usize> = (0..tiles.len()).collect();
         order.sort_by_key(|&i| (tiles[i].z, tiles[i].y, tiles[i].x));
-        for same in order.chunk_by(|&a, &b| tiles[a].z == tiles[b].z && tiles[a].y == tiles[b].y)
-        {
+        for same in order.chunk_by(|&a, &b| tiles[a].z == tiles[b].z && tiles[a].y == tiles[b].y) {
             for group in same.chunks(GROUP) {
                 let ts: Vec<WebTile> = group.iter().map(|&i| tiles[i]).collect();
                 for (&i, t) in group.iter().zip(self.render_row(&ts)?) {
@@ -174,7 +173,9 @@ impl TileRenderer {
                         .collect()
                 })
                 .collect();
-            let rows: Vec<usize> = (0..wysize).map(|k| nearest(ry, rysize, wysize, k)).collect();
+            let rows: Vec<usize> = (0..wysize)
+                .map(|k| nearest(ry, rysize, wysize, k))
+                .collect();
             let width = self.src.georef.width;
             let chunk = self.src.chunk_rows;
             // Query rows grouped by the source chunk row they sample.

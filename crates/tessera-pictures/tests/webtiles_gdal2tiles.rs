@@ -47,7 +47,13 @@ fn mercator_picture(dir: &Path) -> PathBuf {
     let p = dir.join("rgb_3857.tif");
     // 9 x 7 km at 10 m near Cambridge.
     let (x0, y0) = Crs::WebMercator.forward(0.1, 52.2);
-    write_picture(&p, Crs::WebMercator, Affine::north_up(x0, y0, 10.0), 900, 700);
+    write_picture(
+        &p,
+        Crs::WebMercator,
+        Affine::north_up(x0, y0, 10.0),
+        900,
+        700,
+    );
     p
 }
 
@@ -77,7 +83,10 @@ fn rgba(path: &Path) -> Vec<u8> {
     assert_eq!((info.width, info.height), (256, 256), "{}", path.display());
     match info.color_type {
         png::ColorType::Rgba => buf,
-        png::ColorType::Rgb => buf.chunks(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
+        png::ColorType::Rgb => buf
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
         c => panic!("{}: colour type {c:?}", path.display()),
     }
 }
@@ -112,7 +121,12 @@ fn agreement(ours: &Path, theirs: &Path, names: &BTreeSet<String>) -> (f64, Stri
         let b = rgba(&theirs.join(n));
         let mut tile_ok = 0u64;
         for (p, q) in a.chunks(4).zip(b.chunks(4)) {
-            let d = p.iter().zip(q).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+            let d = p
+                .iter()
+                .zip(q)
+                .map(|(x, y)| x.abs_diff(*y))
+                .max()
+                .unwrap_or(0);
             if d <= 2 {
                 tile_ok += 1;
             }
@@ -146,7 +160,10 @@ fn tiles_match_gdal2tiles_names_and_pixels() {
     let r = build_pyramid(&src, &out, &o, &|| false, &|_, _| {}).unwrap();
     let our_secs = t.elapsed().as_secs_f64();
     assert!(!r.reused);
-    assert!(r.web_ready.is_none(), "a picture in EPSG:3857 is tiled as it is");
+    assert!(
+        r.web_ready.is_none(),
+        "a picture in EPSG:3857 is tiled as it is"
+    );
     let names = pngs(&r.tiles_dir);
     let want = pngs(&theirs);
     assert!(want.len() > 20, "{want:?}");
@@ -158,7 +175,11 @@ fn tiles_match_gdal2tiles_names_and_pixels() {
         names.len(),
         frac * 100.0
     );
-    assert!(frac >= 0.99, "{:.3}% of pixels within 2; {worst}", frac * 100.0);
+    assert!(
+        frac >= 0.99,
+        "{:.3}% of pixels within 2; {worst}",
+        frac * 100.0
+    );
     // The transparent disc is transparent in our tiles too (the north-west tile at 15).
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("tiles.json")).unwrap()).unwrap();
@@ -212,7 +233,10 @@ fn unchanged_requests_reuse_the_tiles_and_changed_ones_rebuild() {
     // A cancelled build leaves the old tiles and no record claiming new ones.
     o.max_zoom = 13;
     let e = build_pyramid(&src, &out, &o, &|| true, &|_, _| {}).unwrap_err();
-    assert!(matches!(e, tessera_pictures::PictureError::Cancelled), "{e}");
+    assert!(
+        matches!(e, tessera_pictures::PictureError::Cancelled),
+        "{e}"
+    );
     assert!(!out.join("tiles.json").exists());
     assert!(out.join("tiles/12").is_dir());
     // Bad zooms are the caller's mistake.
@@ -263,6 +287,10 @@ fn a_wgs84_picture_is_reprojected_and_tiled_like_gdal2tiles() {
     // Two warps (GDAL's and ours) differ a little more near the edges than one does.
     let (frac, worst) = agreement(&r.tiles_dir, &theirs, &names);
     eprintln!("4326: {:.3}% within 2 ({worst})", frac * 100.0);
-    assert!(frac >= 0.99, "{:.3}% of pixels within 2; {worst}", frac * 100.0);
+    assert!(
+        frac >= 0.99,
+        "{:.3}% of pixels within 2; {worst}",
+        frac * 100.0
+    );
     assert!((r.bounds[0] - 0.1).abs() < 1e-9 && (r.bounds[3] - 52.2).abs() < 1e-9);
 }
