@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod progress;
 pub mod store;
 pub mod tiles;
+pub mod webmap;
 
 pub use context::{Context, ContextOptions, runtime};
 pub use progress::{Level, Note, Progress};
