@@ -20,7 +20,11 @@ impl TileSource for Counting {
 
 fn get(port: u16, path: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).unwrap();
     let at = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
@@ -34,8 +38,10 @@ fn tiles_are_rendered_once_and_memory_files_win() {
     let mut cfg = SiteConfig::new(None);
     cfg.addr = "127.0.0.1:0".parse().unwrap();
     cfg.tiles = Some(src.clone());
-    cfg.files
-        .insert("index.html".into(), bytes::Bytes::from_static(b"<p>page</p>"));
+    cfg.files.insert(
+        "index.html".into(),
+        bytes::Bytes::from_static(b"<p>page</p>"),
+    );
     let s = SiteServer::start(cfg).unwrap();
     let p = s.addr().port();
     assert!(s.url().starts_with("http://127.0.0.1:"));
@@ -44,7 +50,11 @@ fn tiles_are_rendered_once_and_memory_files_win() {
     assert!(body.ends_with(b"3/1/2"));
     let (st, _) = get(p, "/tiles/3/1/2.png");
     assert_eq!(st, 200);
-    assert_eq!(src.0.load(Ordering::SeqCst), 1, "the second request hits the cache");
+    assert_eq!(
+        src.0.load(Ordering::SeqCst),
+        1,
+        "the second request hits the cache"
+    );
     let (st, _) = get(p, "/tiles/4/0/0.png");
     assert_eq!(st, 404);
     let (st, _) = get(p, "/tiles/4/0/0.png");
