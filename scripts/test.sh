@@ -11,7 +11,7 @@ for tool in gdalinfo gdallocationinfo gdal_translate; do
 done
 if [ -z "${TESSERA_PYTHON:-}" ]; then
   venv=${TESSERA_VENV:-.venv}
-  if ! "$venv/bin/python" -c "import numpy, pyarrow, pandas, pyproj, zarr, numcodecs, sklearn" 2>/dev/null; then
+  if ! "$venv/bin/python" -c "import numpy, pyarrow, pandas, pyproj, zarr, numcodecs, sklearn, playwright" 2>/dev/null; then
     echo "setting up the test oracles in $venv (tests/requirements.txt)" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --upgrade pip

@@ -16,6 +16,7 @@ pub mod progress;
 pub mod store;
 pub mod tiles;
 pub mod visualize;
+pub mod webmap;
 
 pub use context::{Context, ContextOptions, runtime};
 pub use progress::{Level, Note, Progress};

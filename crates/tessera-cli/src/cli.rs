@@ -115,6 +115,11 @@ pub enum Command {
     /// List the countries --country accepts: name, ISO codes and bounding box (Natural
     /// Earth 1:50m), optionally filtered.
     Countries(CountriesArgs),
+    /// Web tiles (gdal2tiles' grid, TMS) and a self-contained Leaflet viewer from an RGB
+    /// GeoTIFF.
+    Webmap(crate::commands::webmap::WebmapArgs),
+    /// Serve a directory (a web map) on 127.0.0.1, or tiles made on request from a GeoTIFF.
+    Serve(crate::commands::serve::ServeArgs),
     /// Print the version (as `geotessera version` does), with the formats it reads.
     Version,
 }

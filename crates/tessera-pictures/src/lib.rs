@@ -1,7 +1,8 @@
 //! Pictures and maps of TESSERA embeddings, without GDAL: mosaics of tiles or store zones
 //! reprojected onto one grid in EPSG:4326, EPSG:3857 or any UTM zone, streamed in strips
 //! under a memory budget and written as GeoTIFF; PCA false colour fitted the way
-//! geotessera 0.11 fits it.
+//! geotessera 0.11 fits it; and web maps: gdal2tiles-compatible tile pyramids of RGB
+//! pictures, on disk or one tile at a time, and a self-contained Leaflet viewer.
 
 #![warn(missing_docs)]
 
@@ -11,9 +12,15 @@ pub mod mosaic;
 pub mod output;
 pub mod pca;
 pub mod png;
+pub mod pyramid;
+pub mod rgba;
 pub mod rng;
+pub mod tilegrid;
+pub mod viewer;
 pub mod visualize;
 pub mod warp;
+pub mod web_ready;
+pub mod webtiles;
 
 pub use colour::Balance;
 pub use grid::TargetGrid;

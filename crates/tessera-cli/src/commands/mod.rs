@@ -9,8 +9,10 @@ mod manifest;
 mod mirror;
 mod mosaic;
 mod sample;
+pub(crate) mod serve;
 mod tile;
 mod visualize;
+pub(crate) mod webmap;
 pub(crate) mod zarr;
 
 use crate::cli::{Cli, Command};
@@ -32,6 +34,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(&a, g),
         Command::Zarr(c) => zarr::run(c, g),
         Command::Countries(a) => countries::run(&a),
+        Command::Webmap(a) => webmap::run(&a, g),
+        Command::Serve(a) => serve::run(&a, g),
         Command::Version => {
             println!(
                 "tessera {} (geotessera-rs; reads and writes the data of geotessera 0.11: NPY tiles, Parquet manifests, Zarr v3 stores)",

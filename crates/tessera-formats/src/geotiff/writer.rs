@@ -96,6 +96,9 @@ pub struct GeoTiffSpec {
     /// PhotometricInterpretation MASK, one uint8 band: 255 valid, 0 not); written with
     /// [`GeoTiffWriter::append_image`] after the main image. Carries no georeference.
     pub mask_subfile: bool,
+    /// The first band past the colour bands is unassociated alpha (ExtraSamples 2), as
+    /// GDAL writes RGBA; otherwise extra bands are unspecified (0).
+    pub alpha: bool,
 }
 
 impl GeoTiffSpec {
@@ -118,6 +121,7 @@ impl GeoTiffSpec {
             sparse_ok: false,
             palette: None,
             mask_subfile: false,
+            alpha: false,
         }
     }
 
@@ -747,7 +751,11 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
             Photometric::Rgb => 3,
         };
         if spp > colour {
-            e.push(Entry::shorts(338, &vec![0; usize::from(spp - colour)]));
+            let mut extra = vec![0; usize::from(spp - colour)];
+            if s.alpha {
+                extra[0] = 2;
+            }
+            e.push(Entry::shorts(338, &extra));
         }
         if let Some(p) = &s.palette {
             // 256 reds, then greens, then blues, scaled to 16 bits; unlisted values black.

@@ -1,0 +1,293 @@
+//! Web maps: `tessera webmap` (a gdal2tiles-compatible tile pyramid of an RGB GeoTIFF
+//! and a self-contained Leaflet viewer beside it) and `tessera serve` (a directory, or
+//! tiles made on request from a GeoTIFF, on 127.0.0.1).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tessera_client::ClientError;
+use tessera_pictures::pyramid::{self, PyramidOptions};
+use tessera_pictures::rgba::RgbaGeoTiff;
+use tessera_pictures::tilegrid::WebTile;
+use tessera_pictures::viewer::{self, ViewerSpec};
+use tessera_pictures::webtiles::{self, TileRenderer};
+use tessera_server::{ServerError, SiteConfig, SiteServer, TileSource};
+
+use crate::Progress;
+use crate::tiles::mosaic::picture_error;
+
+/// What `tessera webmap RGB_MOSAIC` asks for.
+#[derive(Debug, Clone)]
+pub struct WebmapRequest {
+    /// The RGB(A) uint8 GeoTIFF.
+    pub input: PathBuf,
+    /// The output directory; `None`: `<stem>_webmap` beside the input.
+    pub output: Option<PathBuf>,
+    /// Shallowest zoom (8).
+    pub min_zoom: u8,
+    /// Deepest zoom (15).
+    pub max_zoom: u8,
+    /// The zoom the viewer opens at (10).
+    pub initial_zoom: u8,
+    /// Rebuild the tiles even when current.
+    pub force: bool,
+    /// A GeoJSON outline for the viewer.
+    pub region_geojson: Option<String>,
+}
+
+impl WebmapRequest {
+    /// The reference's defaults for `input`.
+    pub fn new(input: impl Into<PathBuf>) -> WebmapRequest {
+        WebmapRequest {
+            input: input.into(),
+            output: None,
+            min_zoom: 8,
+            max_zoom: 15,
+            initial_zoom: 10,
+            force: false,
+            region_geojson: None,
+        }
+    }
+}
+
+/// What `webmap` made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WebmapResult {
+    /// The output directory.
+    pub output: PathBuf,
+    /// `viewer.html`.
+    pub viewer: PathBuf,
+    /// The tiles directory.
+    pub tiles_dir: PathBuf,
+    /// Tiles in it.
+    pub tiles: u64,
+    /// The tiles were current and reused.
+    pub reused: bool,
+    /// The reprojected input, when it was not in EPSG:3857.
+    pub web_ready: Option<PathBuf>,
+    /// The input's WGS84 bounds `[W, S, E, N]`.
+    pub bounds: [f64; 4],
+}
+
+/// `<stem>_webmap` beside `input`, the reference's default output.
+pub fn default_output(input: &Path) -> PathBuf {
+    let stem = input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "map".into());
+    input
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(format!("{stem}_webmap"))
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// Builds (or reuses) the tiles and writes the viewer. Progress counts tiles.
+pub fn webmap(req: &WebmapRequest, progress: &Progress) -> crate::Result<WebmapResult> {
+    pyramid::check_zooms(req.min_zoom, req.max_zoom).map_err(picture_error)?;
+    if !req.input.is_file() {
+        return Err(ClientError::Usage(format!(
+            "{}: no such file; give an RGB GeoTIFF (e.g. from `tessera mosaic`)",
+            req.input.display()
+        )));
+    }
+    let out = req
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&req.input));
+    progress.start_phase("tiles", 0);
+    let opts = PyramidOptions {
+        min_zoom: req.min_zoom,
+        max_zoom: req.max_zoom,
+        force: req.force,
+    };
+    let r = pyramid::build_pyramid(
+        &req.input,
+        &out,
+        &opts,
+        &|| progress.is_cancelled(),
+        &|done, total| {
+            progress.set_total(total);
+            progress.set_done(done);
+        },
+    )
+    .map_err(picture_error)?;
+    if r.reused {
+        progress.note(format!(
+            "the tiles in {} are current (tiles.json); pass --force to rebuild them",
+            r.tiles_dir.display()
+        ));
+    }
+    let page = viewer::write_viewer(
+        &out,
+        &ViewerSpec {
+            name: name_of(&req.input),
+            tiles_url: "tiles/{z}/{x}/{y}.png".into(),
+            bounds: r.bounds,
+            min_zoom: req.min_zoom,
+            max_zoom: req.max_zoom,
+            initial_zoom: req.initial_zoom,
+            region_geojson: req.region_geojson.clone(),
+        },
+    )
+    .map_err(picture_error)?;
+    Ok(WebmapResult {
+        output: out,
+        viewer: page,
+        tiles_dir: r.tiles_dir,
+        tiles: r.tiles,
+        reused: r.reused,
+        web_ready: r.web_ready,
+        bounds: r.bounds,
+    })
+}
+
+/// Tiles of a GeoTIFF rendered one at a time on request.
+pub struct GeoTiffTiles {
+    renderer: TileRenderer,
+    // Keeps a reprojected copy alive for as long as tiles are cut from it.
+    _web_ready: Option<tempfile::TempDir>,
+}
+
+impl GeoTiffTiles {
+    /// Opens `input`; one not in EPSG:3857 is reprojected first into a temporary file.
+    pub fn open(input: &Path) -> crate::Result<GeoTiffTiles> {
+        let src = RgbaGeoTiff::open(input).map_err(picture_error)?;
+        if src.crs() == tessera_core::Crs::WebMercator {
+            return Ok(GeoTiffTiles {
+                renderer: TileRenderer::new(src).map_err(picture_error)?,
+                _web_ready: None,
+            });
+        }
+        let dir = tempfile::tempdir().map_err(|e| ClientError::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+        let p = tessera_pictures::web_ready::write_web_ready(
+            &src,
+            &dir.path().join(pyramid::WEB_READY),
+        )
+        .map_err(picture_error)?;
+        Ok(GeoTiffTiles {
+            renderer: TileRenderer::new(RgbaGeoTiff::open(&p).map_err(picture_error)?)
+                .map_err(picture_error)?,
+            _web_ready: Some(dir),
+        })
+    }
+
+    /// The deepest zoom worth rendering (the source's own resolution).
+    pub fn native_zoom(&self) -> u8 {
+        self.renderer.native_zoom()
+    }
+
+    /// The picture's WGS84 bounds.
+    pub fn bounds(&self) -> crate::Result<[f64; 4]> {
+        tessera_pictures::web_ready::wgs84_bounds(self.renderer.source())
+            .map(|b| b.to_array())
+            .map_err(picture_error)
+    }
+}
+
+impl TileSource for GeoTiffTiles {
+    fn tile(&self, z: u8, x: u32, y: u32) -> Result<Option<Vec<u8>>, String> {
+        let t = WebTile { z, x, y };
+        if !self.renderer.covers(t) {
+            return Ok(None);
+        }
+        let rgba = self.renderer.render(&[t]).map_err(|e| e.to_string())?;
+        let first = rgba.first().ok_or("no tile rendered")?;
+        webtiles::encode_png(first)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What `tessera serve` asks for.
+#[derive(Debug, Clone)]
+pub struct ServeRequest {
+    /// The directory to serve, if any.
+    pub dir: Option<PathBuf>,
+    /// The port on 127.0.0.1 (0: a free one).
+    pub port: u16,
+    /// The page for `/`.
+    pub html: Option<String>,
+    /// Serve `/tiles/{z}/{x}/{y}.png` made on request from this GeoTIFF, and a viewer
+    /// over them at `/` (unless the directory has its own page).
+    pub tiles_from: Option<PathBuf>,
+    /// Log requests on stderr.
+    pub log: bool,
+}
+
+/// A running `serve`.
+pub struct Serving {
+    /// The server.
+    pub server: SiteServer,
+    /// The URL of its page.
+    pub url: String,
+}
+
+fn bind_error(port: u16, e: ServerError) -> ClientError {
+    match e {
+        ServerError::Bind { source, .. } => ClientError::Usage(format!(
+            "Cannot bind web server on port {port}: {source}. Choose another --port."
+        )),
+        ServerError::NoRoot(p) => {
+            ClientError::Usage(format!("{}: not a directory to serve", p.display()))
+        }
+        e => ClientError::Usage(e.to_string()),
+    }
+}
+
+/// Starts serving; returns once the port is bound.
+pub fn serve(req: &ServeRequest) -> crate::Result<Serving> {
+    if req.dir.is_none() && req.tiles_from.is_none() {
+        return Err(ClientError::Usage(
+            "give a directory to serve, or --tiles-from RGB.tif".into(),
+        ));
+    }
+    if let Some(h) = &req.html
+        && (h.contains("..") || h.starts_with('/') || h.contains('\\'))
+    {
+        return Err(ClientError::Usage(format!(
+            "--html {h:?}: give a page inside the directory"
+        )));
+    }
+    let mut cfg = SiteConfig::new(req.dir.clone());
+    cfg.addr = SocketAddr::from(([127, 0, 0, 1], req.port));
+    cfg.index = req.html.clone();
+    cfg.log = req.log;
+    if let Some(src) = &req.tiles_from {
+        let tiles = GeoTiffTiles::open(src)?;
+        let html = viewer::viewer_html(&ViewerSpec {
+            name: name_of(src),
+            tiles_url: "/tiles/{z}/{x}/{y}.png".into(),
+            bounds: tiles.bounds()?,
+            min_zoom: 0,
+            max_zoom: tiles.native_zoom(),
+            initial_zoom: tiles.native_zoom().saturating_sub(2),
+            region_geojson: None,
+        })
+        .map_err(picture_error)?;
+        let mut files: HashMap<String, Bytes> = viewer::LEAFLET_FILES
+            .iter()
+            .map(|(p, b)| (p.to_string(), Bytes::from_static(b)))
+            .collect();
+        files.insert("tiles-viewer.html".into(), Bytes::from(html));
+        cfg.files = files;
+        if cfg.index.is_none() {
+            cfg.index = Some("tiles-viewer.html".into());
+        }
+        cfg.tiles = Some(Arc::new(tiles));
+    }
+    let server = SiteServer::start(cfg).map_err(|e| bind_error(req.port, e))?;
+    let url = server.url();
+    Ok(Serving { server, url })
+}
