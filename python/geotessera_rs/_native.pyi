@@ -20,6 +20,7 @@ __all__ = [
     "datasets",
     "dequantize",
     "parse_version",
+    "pca_fit",
     "raster_georeference",
     "run_cli",
     "store_location",
@@ -27,6 +28,7 @@ __all__ = [
     "tile_file_opens",
     "tile_from_world",
     "tile_info",
+    "visualize",
 ]
 
 _Callback = Optional[Callable[[int, int, str], Any]]
