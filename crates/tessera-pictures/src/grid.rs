@@ -27,11 +27,10 @@ pub fn transform_bounds(bbox: &Bbox, crs: &Crs) -> [f64; 4] {
     tessera_client::zarr::region::utm_envelope(bbox, crs)
 }
 
-/// GDAL's suggested output resolution (square pixels) for warping `src` into `dst`
-/// (`GDALSuggestedWarpOutput2`): the distance in `dst` between the source's transformed
-/// top-left and bottom-right corners over its diagonal in pixels (the extent of its edges,
-/// sampled at 21 points each, when that distance has a zero component).
-pub fn suggested_resolution(src: &TileGeoref, dst: &Crs) -> f64 {
+/// The source's outline in `dst`: 21 points along each edge (top, bottom, left, right
+/// interleaved, as GDAL samples them); the first is the top-left corner, the last the
+/// bottom-right one.
+fn projected_outline(src: &TileGeoref, dst: &Crs) -> Vec<(f64, f64)> {
     let (w, h) = (src.width as f64, src.height as f64);
     let t = &src.transform;
     let steps = 20;
@@ -40,14 +39,22 @@ pub fn suggested_resolution(src: &TileGeoref, dst: &Crs) -> f64 {
         let f = i as f64 / steps as f64;
         pts.extend([(f * w, 0.0), (f * w, h), (0.0, f * h), (w, f * h)]);
     }
-    let out: Vec<(f64, f64)> = pts
-        .iter()
+    pts.iter()
         .map(|&(c, r)| {
             let (e, n) = (t.c + c * t.a + r * t.b, t.f + c * t.d + r * t.e);
             let (lon, lat) = src.crs.inverse(e, n);
             dst.forward(lon, lat)
         })
-        .collect();
+        .collect()
+}
+
+/// GDAL's suggested output resolution (square pixels) for warping `src` into `dst`
+/// (`GDALSuggestedWarpOutput2`): the distance in `dst` between the source's transformed
+/// top-left and bottom-right corners over its diagonal in pixels (the extent of its edges,
+/// sampled at 21 points each, when that distance has a zero component).
+pub fn suggested_resolution(src: &TileGeoref, dst: &Crs) -> f64 {
+    let (w, h) = (src.width as f64, src.height as f64);
+    let out = projected_outline(src, dst);
     // The first point is the top-left corner, the last the bottom-right one.
     let (first, last) = (out[0], out[out.len() - 1]);
     let (mut dx, mut dy) = (last.0 - first.0, last.1 - first.1);
@@ -65,21 +72,12 @@ pub fn suggested_resolution(src: &TileGeoref, dst: &Crs) -> f64 {
 /// extent (edges sampled at 21 points, sized at its suggested resolution), then as many
 /// `res` pixels as cover it, from its top-left corner.
 pub fn suggested_bounds(src: &TileGeoref, dst: &Crs, res: (f64, f64)) -> [f64; 4] {
-    let (w, h) = (src.width as f64, src.height as f64);
-    let t = &src.transform;
-    let steps = 20;
     let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for i in 0..=steps {
-        let f = i as f64 / steps as f64;
-        for (c, r) in [(f * w, 0.0), (f * w, h), (0.0, f * h), (w, f * h)] {
-            let (e, n) = (t.c + c * t.a + r * t.b, t.f + c * t.d + r * t.e);
-            let (lon, lat) = src.crs.inverse(e, n);
-            let (x, y) = dst.forward(lon, lat);
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
+    for (x, y) in projected_outline(src, dst) {
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
     }
     let g = suggested_resolution(src, dst);
     let px = ((x1 - x0) / g + 0.5).floor();
