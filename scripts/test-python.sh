@@ -34,8 +34,9 @@ fi
 [ -x target/debug/tessera ] || cargo build -q -p tessera-cli
 # The extension, editable: python/geotessera_rs plus the built _native module.
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" develop -q
-# The wheel itself (the same build, packaged): one abi3 wheel for every Python >= 3.10.
-VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" build -q -o target/wheels
+# The wheel itself (the same dev build, packaged, so no release build is needed here): one
+# abi3 wheel for every Python >= 3.10. Release wheels: maturin build --release.
+VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" build -q --profile dev -o target/wheels
 ls target/wheels/geotessera_rs-*-cp310-abi3-*.whl >/dev/null
 "$venv/bin/ruff" check python
 "$venv/bin/ruff" format --check python
