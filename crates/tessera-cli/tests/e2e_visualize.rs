@@ -255,6 +255,108 @@ fn a_native_utm_picture_copies_the_first_tile_pixel_for_pixel() {
     assert_eq!(gt[5].as_f64(), Some(-10.0));
 }
 
+/// RGBA pixels of a 256-pixel PNG tile (RGB gets alpha 255).
+fn tile_rgba(path: &std::path::Path) -> Vec<u8> {
+    let mut d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    d.set_transformations(png::Transformations::EXPAND);
+    let mut r = d.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (256, 256), "{}", path.display());
+    match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::Rgb => buf
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        c => panic!("{}: colour type {c:?}", path.display()),
+    }
+}
+
+#[test]
+fn web_tiles_of_the_picture_are_transparent_where_its_mask_is_as_gdal2tiles_makes_them() {
+    let d = scratch("visualize-webmap");
+    let pic = d.join("pca.tif");
+    visualize(&pic, &["--no-quicklook"]);
+    let (ours, theirs) = (d.join("ours"), d.join("gdal"));
+    let (code, _, err) = tessera(
+        &[
+            "webmap",
+            &pic.display().to_string(),
+            "-o",
+            &ours.display().to_string(),
+            "--min-zoom",
+            "11",
+            "--max-zoom",
+            "12",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    run_tool(
+        "gdal2tiles.py",
+        &[
+            "-q",
+            "-z",
+            "11-12",
+            "-p",
+            "mercator",
+            "--resampling",
+            "bilinear",
+            "-w",
+            "none",
+            &pic.display().to_string(),
+            &theirs.display().to_string(),
+        ],
+    );
+    let (mut alpha_same, mut all, mut clear, mut rgb_same, mut opaque) =
+        (0u64, 0u64, 0, 0u64, 0u64);
+    let mut tiles = 0;
+    for z in ["11", "12"] {
+        for x in std::fs::read_dir(theirs.join(z)).unwrap() {
+            let x = x.unwrap().path();
+            for y in std::fs::read_dir(&x).unwrap() {
+                let y = y.unwrap().path();
+                if y.extension().is_none_or(|e| e != "png") {
+                    continue; // gdal2tiles' .aux.xml files
+                }
+                let rel = y.strip_prefix(&theirs).unwrap();
+                let (a, b) = (tile_rgba(&ours.join("tiles").join(rel)), tile_rgba(&y));
+                tiles += 1;
+                for (p, q) in a.chunks(4).zip(b.chunks(4)) {
+                    all += 1;
+                    if p[3].abs_diff(q[3]) <= 2 {
+                        alpha_same += 1;
+                    }
+                    if p[3] == 0 {
+                        clear += 1;
+                    }
+                    if p[3] == 255 && q[3] == 255 {
+                        opaque += 1;
+                        if p[..3].iter().zip(&q[..3]).all(|(u, v)| u.abs_diff(*v) <= 2) {
+                            rgb_same += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(tiles >= 3, "{tiles} tiles");
+    let clear = clear as f64 / all as f64;
+    assert!(
+        clear > 0.05,
+        "only {clear} of the tiles' pixels are transparent"
+    );
+    let alpha = alpha_same as f64 / all as f64;
+    assert!(alpha >= 0.99, "alpha agrees with gdal2tiles on {alpha}");
+    let rgb = rgb_same as f64 / opaque as f64;
+    assert!(
+        rgb >= 0.99,
+        "colours agree with gdal2tiles on {rgb} of opaque pixels"
+    );
+    eprintln!("{tiles} tiles: alpha agrees on {alpha:.4}, colours on {rgb:.4}, {clear:.3} clear");
+}
+
 #[test]
 fn bad_input_gets_one_clear_error() {
     let d = scratch("visualize-bad");

@@ -80,18 +80,52 @@ impl<R: Read + Seek> GeoTiffReader<R> {
             .unwrap_or_else(|e| Err(TiffError::corrupt(path, &e)))
     }
 
-    fn from_reader_inner(mut r: R, path: &Path) -> Result<Self, TiffError> {
-        let mut head = [0u8; 4];
-        r.read_exact(&mut head)
-            .map_err(|_| TiffError::corrupt(path, "shorter than a TIFF header"))?;
-        r.rewind().map_err(|e| TiffError::io_at(path, e))?;
-        let bigtiff = head[2] == 0x2b || head[3] == 0x2b;
-        let mut limits = Limits::default();
-        limits.decoding_buffer_size = 1 << 30;
-        limits.intermediate_buffer_size = 1 << 30;
-        let mut dec = Decoder::new(r)
-            .map_err(|e| TiffError::decode(path, e))?
-            .with_limits(limits);
+    fn from_reader_inner(r: R, path: &Path) -> Result<Self, TiffError> {
+        let (dec, bigtiff) = open_decoder(r, path)?;
+        Self::at_current_image(dec, path, bigtiff)
+    }
+
+    /// The GDAL internal mask of the first image (a later image with NewSubfileType 4 and
+    /// the same size, one uint8 band: 0 where there is no data), when the file has one.
+    pub fn open_internal_mask(r: R, path: &Path) -> Result<Option<Self>, TiffError> {
+        crate::guard::contain(|| Self::open_internal_mask_inner(r, path))
+            .unwrap_or_else(|e| Err(TiffError::corrupt(path, &e)))
+    }
+
+    fn open_internal_mask_inner(r: R, path: &Path) -> Result<Option<Self>, TiffError> {
+        let (mut dec, bigtiff) = open_decoder(r, path)?;
+        let de = |e| TiffError::decode(path, e);
+        let size = dec.dimensions().map_err(de)?;
+        // Overviews and their masks follow; a file with more images than this is not ours
+        // to search.
+        for _ in 0..64 {
+            if !dec.more_images() {
+                return Ok(None);
+            }
+            dec.next_image().map_err(de)?;
+            let kind: u32 = dec
+                .find_tag_unsigned(Tag::NewSubfileType)
+                .map_err(de)?
+                .unwrap_or(0);
+            if kind & 4 != 0 && kind & 1 == 0 && dec.dimensions().map_err(de)? == size {
+                let mask = Self::at_current_image(dec, path, bigtiff)?;
+                if mask.info.bands != 1 || mask.info.dtype != DType::U8 {
+                    return Err(TiffError::corrupt(
+                        path,
+                        "its internal mask is not one uint8 band",
+                    ));
+                }
+                return Ok(Some(mask));
+            }
+        }
+        Ok(None)
+    }
+
+    fn at_current_image(
+        mut dec: Decoder<R>,
+        path: &Path,
+        bigtiff: bool,
+    ) -> Result<Self, TiffError> {
         let info = read_info(&mut dec, path, bigtiff)?;
         let de = |e| TiffError::decode(path, e);
         let (off_tag, count_tag) = if info.tiled {
@@ -303,6 +337,21 @@ impl<R: Read + Seek> GeoTiffReader<R> {
         let h = self.info.height;
         self.read_rows(0, h)
     }
+}
+
+fn open_decoder<R: Read + Seek>(mut r: R, path: &Path) -> Result<(Decoder<R>, bool), TiffError> {
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head)
+        .map_err(|_| TiffError::corrupt(path, "shorter than a TIFF header"))?;
+    r.rewind().map_err(|e| TiffError::io_at(path, e))?;
+    let bigtiff = head[2] == 0x2b || head[3] == 0x2b;
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = 1 << 30;
+    limits.intermediate_buffer_size = 1 << 30;
+    let dec = Decoder::new(r)
+        .map_err(|e| TiffError::decode(path, e))?
+        .with_limits(limits);
+    Ok((dec, bigtiff))
 }
 
 fn read_info<R: Read + Seek>(
