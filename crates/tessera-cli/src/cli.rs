@@ -112,6 +112,9 @@ pub enum Command {
     /// List the countries --country accepts: name, ISO codes and bounding box (Natural
     /// Earth 1:50m), optionally filtered.
     Countries(CountriesArgs),
+    /// Show embedding availability as a PNG map, with coverage.json, textures and an
+    /// offline globe viewer beside it.
+    Coverage(crate::commands::coverage::CoverageArgs),
     /// Print the version (as `geotessera version` does), with the formats it reads.
     Version,
 }

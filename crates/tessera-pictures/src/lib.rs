@@ -1,9 +1,11 @@
 //! Pictures and maps of TESSERA embeddings, without GDAL: mosaics of tiles or store zones
 //! reprojected onto one grid in EPSG:4326, EPSG:3857 or any UTM zone, streamed in strips
-//! under a memory budget and written as GeoTIFF.
+//! under a memory budget and written as GeoTIFF; coverage maps, the coverage files and
+//! textures of the globe viewer, and the viewer itself.
 
 #![warn(missing_docs)]
 
+pub mod coverage;
 pub mod grid;
 pub mod mosaic;
 pub mod output;
