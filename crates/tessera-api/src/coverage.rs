@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use tessera_client::{ClientError, Result};
 use tessera_core::dataset::{DATASETS, Format, FormatChoice, default_variant, parse_version};
 use tessera_core::{BboxSpec, DatasetRef, TileId};
-use tessera_pictures::coverage::colors::{DARKBLUE, DARKGREEN, DARKORANGE, LIGHTGRAY, TAB10, parse_color};
+use tessera_pictures::coverage::colors::{
+    DARKBLUE, DARKGREEN, DARKORANGE, LIGHTGRAY, TAB10, parse_color,
+};
 use tessera_pictures::coverage::map::{LegendItem, MapSpec, MapTile, render_map};
 use tessera_pictures::coverage::{
     GRID_COLS, GRID_ROWS, INDEX_PALETTE, IndexEntry, YearGrid, globe, tile_of, write_dataset_files,
@@ -265,7 +267,11 @@ fn combos(req: &CoverageRequest, by_source: bool) -> Result<Vec<Combo>> {
             .map_err(|e| usage(e.to_string()))?;
             let same_as_init = dataset.version.path == init.path && dataset.variant == init_variant;
             Ok(Combo {
-                version_label: if same_as_init { init_version.clone() } else { v },
+                version_label: if same_as_init {
+                    init_version.clone()
+                } else {
+                    v
+                },
                 dataset,
                 color: INDEX_PALETTE[i % INDEX_PALETTE.len()],
             })
@@ -281,7 +287,12 @@ struct Loaded {
     grid: YearGrid,
 }
 
-fn load(ctx: &Context, req: &CoverageRequest, d: &DatasetRef, progress: &Progress) -> Result<Loaded> {
+fn load(
+    ctx: &Context,
+    req: &CoverageRequest,
+    d: &DatasetRef,
+    progress: &Progress,
+) -> Result<Loaded> {
     let opts = DatasetOptions {
         version: d.version.path.clone(),
         variant: Some(d.variant.clone()),
@@ -324,7 +335,11 @@ fn centre_near(t: TileId, b: &[f64; 4]) -> bool {
 }
 
 /// Draws the coverage map and writes it, the JSON files, the textures and the globe.
-pub fn coverage(ctx: &Context, req: &CoverageRequest, progress: &Progress) -> Result<CoverageReport> {
+pub fn coverage(
+    ctx: &Context,
+    req: &CoverageRequest,
+    progress: &Progress,
+) -> Result<CoverageReport> {
     let tile_color = validate(req)?;
     let by_source = req.by_source || is_all(&req.dataset_version) || is_all(&req.dataset_variant);
     if by_source && !req.by_source {
@@ -367,7 +382,8 @@ pub fn coverage(ctx: &Context, req: &CoverageRequest, progress: &Progress) -> Re
                 l.combo_index = i;
                 loaded.push(l);
             }
-            Err(e) if by_source && !e.is_usage() => {
+            // As the reference, a dataset whose manifest cannot be had is skipped.
+            Err(e) if by_source && !matches!(e, ClientError::Cancelled) => {
                 progress.warn(format!(
                     "Skipping {}_{}: {e}",
                     c.dataset.version.path, c.dataset.variant
@@ -377,14 +393,18 @@ pub fn coverage(ctx: &Context, req: &CoverageRequest, progress: &Progress) -> Re
         }
     }
     if loaded.is_empty() {
-        return Err(ClientError::NoData("No manifests available to render.".into()));
+        return Err(ClientError::NoData(
+            "No manifests available to render.".into(),
+        ));
     }
 
     let generated = req.generated.clone().unwrap_or_else(now_local);
     let (spec, tiles, years) = if by_source {
         by_source_map(req, &loaded, bounds, show_land, &outline)?
     } else {
-        single_map(req, &loaded[0], tile_color, bounds, show_land, &outline, &generated)
+        single_map(
+            req, &loaded[0], tile_color, bounds, show_land, &outline, &generated,
+        )
     };
     let png_bytes = render_map(&spec, &tiles).map_err(picture_error)?;
     tessera_pictures::coverage::write_bytes(&png, &png_bytes).map_err(picture_error)?;
@@ -474,14 +494,22 @@ fn single_map(
     let years = l.grid.years.clone();
     let n_years = years.len();
     let inside = |t: TileId| bounds.is_none_or(|b| box_meets(t, &b));
-    let region_suffix = if bounds.is_some() { " (Region View)" } else { "" };
+    let region_suffix = if bounds.is_some() {
+        " (Region View)"
+    } else {
+        ""
+    };
     let mut tiles = Vec::new();
     let (title, palette, mut legend);
     if let Some(year) = req.year {
         let mut seen = std::collections::HashSet::new();
         for &(y, t) in &l.rows {
             if y == year && inside(t) && seen.insert(t) {
-                tiles.push(MapTile { lon_i: t.lon_i(), lat_i: t.lat_i(), color: 0 });
+                tiles.push(MapTile {
+                    lon_i: t.lon_i(),
+                    lat_i: t.lat_i(),
+                    color: 0,
+                });
             }
         }
         title = format!("Tessera Embedding Coverage - Year {year}{region_suffix}");
@@ -510,7 +538,11 @@ fn single_map(
             } else {
                 2
             };
-            tiles.push(MapTile { lon_i: t.lon_i(), lat_i: t.lat_i(), color });
+            tiles.push(MapTile {
+                lon_i: t.lon_i(),
+                lat_i: t.lat_i(),
+                color,
+            });
         }
         if multi {
             title = format!("Tessera Embedding Coverage - Multi-Year Analysis{region_suffix}");
@@ -518,9 +550,24 @@ fn single_map(
             let latest = years.last().copied().unwrap_or_default();
             let a = req.tile_alpha;
             legend = vec![
-                LegendItem { color: DARKGREEN, alpha: a, outline: false, label: format!("All years ({n_years} years)") },
-                LegendItem { color: DARKBLUE, alpha: a, outline: false, label: format!("Latest year only ({latest})") },
-                LegendItem { color: DARKORANGE, alpha: a, outline: false, label: "Partial years coverage".into() },
+                LegendItem {
+                    color: DARKGREEN,
+                    alpha: a,
+                    outline: false,
+                    label: format!("All years ({n_years} years)"),
+                },
+                LegendItem {
+                    color: DARKBLUE,
+                    alpha: a,
+                    outline: false,
+                    label: format!("Latest year only ({latest})"),
+                },
+                LegendItem {
+                    color: DARKORANGE,
+                    alpha: a,
+                    outline: false,
+                    label: "Partial years coverage".into(),
+                },
             ];
         } else {
             title = format!("Tessera Embedding Coverage - All Available Years{region_suffix}");
@@ -590,7 +637,11 @@ fn by_source_map(
             if bounds.is_some_and(|b| !centre_near(t, &b)) {
                 continue;
             }
-            tiles.push(MapTile { lon_i: t.lon_i(), lat_i: t.lat_i(), color: 0 });
+            tiles.push(MapTile {
+                lon_i: t.lon_i(),
+                lat_i: t.lat_i(),
+                color: 0,
+            });
         }
         if !tiles.is_empty() {
             years.extend(&l.grid.years);
@@ -622,7 +673,10 @@ fn by_source_map(
                 thousands(per_group[g].len())
             ),
         });
-        tiles.extend(per_group[g].iter().map(|t| MapTile { color: rank as u8, ..*t }));
+        tiles.extend(per_group[g].iter().map(|t| MapTile {
+            color: rank as u8,
+            ..*t
+        }));
     }
     land_legend(show_land, outline, &mut legend);
     let mut title = vec!["Tessera Coverage by Source".to_string()];
@@ -665,7 +719,10 @@ mod tests {
         );
         assert_eq!(
             resolve_output(Path::new("cov")),
-            (PathBuf::from("cov/tessera_coverage.png"), PathBuf::from("cov"))
+            (
+                PathBuf::from("cov/tessera_coverage.png"),
+                PathBuf::from("cov")
+            )
         );
         assert_eq!(
             resolve_output(Path::new("cov.png/")).1,
@@ -683,15 +740,28 @@ mod tests {
 
     #[test]
     fn by_source_lists_every_published_npy_dataset_with_the_references_labels() {
-        let req = CoverageRequest { by_source: true, ..Default::default() };
+        let req = CoverageRequest {
+            by_source: true,
+            ..Default::default()
+        };
         let c = combos(&req, true).unwrap();
         let ids: Vec<String> = c
             .iter()
-            .map(|c| format!("{}_{}={}", c.dataset.version.path, c.dataset.variant, c.version_label))
+            .map(|c| {
+                format!(
+                    "{}_{}={}",
+                    c.dataset.version.path, c.dataset.variant, c.version_label
+                )
+            })
             .collect();
         assert_eq!(
             ids,
-            ["v1_vultr=v1", "v1.1_cambridge=1.1", "v2_2B-L~beta1=2.0", "v2_2B-L~beta2=2.0"]
+            [
+                "v1_vultr=v1",
+                "v1.1_cambridge=1.1",
+                "v2_2B-L~beta1=2.0",
+                "v2_2B-L~beta2=2.0"
+            ]
         );
         assert_eq!(c[1].color, INDEX_PALETTE[1]);
         let single = combos(&CoverageRequest::default(), false).unwrap();
@@ -703,10 +773,22 @@ mod tests {
     #[test]
     fn bad_options_are_usage_errors() {
         for req in [
-            CoverageRequest { tile_alpha: 1.5, ..Default::default() },
-            CoverageRequest { tile_size: 0.0, ..Default::default() },
-            CoverageRequest { width: 10, ..Default::default() },
-            CoverageRequest { tile_color: "notacolour".into(), ..Default::default() },
+            CoverageRequest {
+                tile_alpha: 1.5,
+                ..Default::default()
+            },
+            CoverageRequest {
+                tile_size: 0.0,
+                ..Default::default()
+            },
+            CoverageRequest {
+                width: 10,
+                ..Default::default()
+            },
+            CoverageRequest {
+                tile_color: "notacolour".into(),
+                ..Default::default()
+            },
         ] {
             assert!(validate(&req).unwrap_err().is_usage());
         }

@@ -35,7 +35,10 @@ fn registry(dir: &Path) {
             year: y,
             tile,
             directory: format!("s3://tessera/tessera/npy/v1.1-cam/{y}/{}", tile.name()),
-            grid_path: format!("s3://tessera/tessera/npy/v1.1-cam/{y}/{0}/{0}.npy", tile.name()),
+            grid_path: format!(
+                "s3://tessera/tessera/npy/v1.1-cam/{y}/{0}/{0}.npy",
+                tile.name()
+            ),
             scales_path: format!(
                 "s3://tessera/tessera/npy/v1.1-cam/{y}/{0}/{0}_scales.npy",
                 tile.name()
@@ -117,12 +120,17 @@ fn writes_the_png_json_texture_and_globe_into_a_directory() {
         serde_json::from_slice(&std::fs::read(out.join("coverage.json")).unwrap()).unwrap();
     assert_eq!(index["schema_version"], 2);
     assert_eq!(index["datasets"][0]["id"], "v1.1_cambridge");
-    assert_eq!(index["datasets"][0]["years"], serde_json::json!([2022, 2023, 2024]));
-    assert_eq!(index["datasets"][0]["color"], serde_json::json!([31, 119, 180]));
-    let meta: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join("coverage_v1.1_cambridge.json")).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(
+        index["datasets"][0]["years"],
+        serde_json::json!([2022, 2023, 2024])
+    );
+    assert_eq!(
+        index["datasets"][0]["color"],
+        serde_json::json!([31, 119, 180])
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("coverage_v1.1_cambridge.json")).unwrap())
+            .unwrap();
     assert_eq!(meta["metadata"]["total_tiles"], 4);
     assert_eq!(meta["metadata"]["total_landmasks"], 5);
     assert_eq!(meta["metadata"]["total_no_coverage"], 1);
@@ -178,7 +186,10 @@ fn a_region_map_shows_tiles_and_land_where_they_are() {
         ],
     );
     assert_eq!(code, 0, "{stderr}");
-    assert!(dir.join("coverage.json").is_file(), "ancillary files go beside the PNG");
+    assert!(
+        dir.join("coverage.json").is_file(),
+        "ancillary files go beside the PNG"
+    );
     let (w, h, px, ct) = decode(&png_path);
     assert_eq!(ct, png::ColorType::Rgb);
     let region = [-1.0, 51.5, 1.0, 52.8];
@@ -228,7 +239,10 @@ fn bad_options_exit_2_and_write_nothing() {
         assert!(!out.exists());
     }
     // A dataset the manifest has no rows for: a clear failure, no PNG.
-    let (code, _, stderr) = run(&reg, &["--dataset-version", "v1", "-o", out.to_str().unwrap()]);
+    let (code, _, stderr) = run(
+        &reg,
+        &["--dataset-version", "v1", "-o", out.to_str().unwrap()],
+    );
     assert_ne!(code, 0);
     assert!(stderr.contains("no rows"), "{stderr}");
     assert!(!out.exists());

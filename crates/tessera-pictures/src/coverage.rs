@@ -339,7 +339,12 @@ mod tests {
 
     #[test]
     fn cells_and_tiles_round_trip_at_the_edges() {
-        for tile in [t(-180.05, -90.05), t(180.05, 90.05), t(0.15, 52.05), t(-0.05, -0.05)] {
+        for tile in [
+            t(-180.05, -90.05),
+            t(180.05, 90.05),
+            t(0.15, 52.05),
+            t(-0.05, -0.05),
+        ] {
             assert_eq!(tile_of(cell_of(tile)), tile);
         }
         assert_eq!(cell_of(t(-180.05, 90.05)), 0);

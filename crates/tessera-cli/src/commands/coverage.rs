@@ -97,7 +97,10 @@ pub fn run(a: &CoverageArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     } else if !g.quiet {
         println!("Coverage map saved to: {}", rep.png.display());
         if let Some(b) = rep.region {
-            println!("Region bounding box: {:.6}, {:.6}, {:.6}, {:.6}", b[0], b[1], b[2], b[3]);
+            println!(
+                "Region bounding box: {:.6}, {:.6}, {:.6}, {:.6}",
+                b[0], b[1], b[2], b[3]
+            );
         }
         let years = match (rep.years.first(), rep.years.last()) {
             (Some(a), Some(b)) => format!(", years {a}-{b}"),

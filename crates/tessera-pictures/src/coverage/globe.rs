@@ -50,11 +50,20 @@ pub fn earth_texture() -> Result<Vec<u8>, PictureError> {
             pb.close();
         }
         if let Some(path) = pb.finish() {
-            p.fill_path(&path, &paint, FillRule::EvenOdd, Transform::identity(), None);
+            p.fill_path(
+                &path,
+                &paint,
+                FillRule::EvenOdd,
+                Transform::identity(),
+                None,
+            );
         }
     }
     let rgba = p.take();
-    let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|c| [c[0], c[1], c[2]]).collect();
+    let rgb: Vec<u8> = rgba
+        .chunks_exact(4)
+        .flat_map(|c| [c[0], c[1], c[2]])
+        .collect();
     super::encode_png(EARTH_W, EARTH_H, png::ColorType::Rgb, &rgb)
 }
 
@@ -91,7 +100,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let page = write_globe(d.path()).unwrap();
         assert!(page.is_file());
-        for f in ["globe-vendor.min.mjs", "countries-110m.json", "earth.png", "LICENSES.md"] {
+        for f in [
+            "globe-vendor.min.mjs",
+            "countries-110m.json",
+            "earth.png",
+            "LICENSES.md",
+        ] {
             assert!(d.path().join(ASSETS_DIR).join(f).is_file(), "{f}");
         }
         let earth = std::fs::read(d.path().join(ASSETS_DIR).join("earth.png")).unwrap();

@@ -70,7 +70,10 @@ mod tests {
             so = so.min(*y);
             n = n.max(*y);
         }
-        assert!(w < -179.0 && e > 179.0 && so < -89.0 && n > 83.0, "{w} {e} {so} {n}");
+        assert!(
+            w < -179.0 && e > 179.0 && so < -89.0 && n > 83.0,
+            "{w} {e} {so} {n}"
+        );
     }
 
     #[test]

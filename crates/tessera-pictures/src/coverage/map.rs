@@ -332,7 +332,13 @@ pub fn render_pixels(spec: &MapSpec, tiles: &[MapTile]) -> Result<(Pixmap, Frame
             dash: StrokeDash::new(vec![6.0 * s as f32, 3.0 * s as f32], 0.0),
             ..Stroke::default()
         };
-        area.stroke_path(&p, &paint([255, 0, 0], 0.8), &stroke, Transform::identity(), None);
+        area.stroke_path(
+            &p,
+            &paint([255, 0, 0], 0.8),
+            &stroke,
+            Transform::identity(),
+            None,
+        );
     }
     img.draw_pixmap(
         f.left as i32,
@@ -351,14 +357,28 @@ pub fn render_pixels(spec: &MapSpec, tiles: &[MapTile]) -> Result<(Pixmap, Frame
     );
     if let Some(r) = frame_rect {
         let p = PathBuilder::from_rect(r);
-        img.stroke_path(&p, &paint(black, 1.0), &Stroke::default(), Transform::identity(), None);
+        img.stroke_path(
+            &p,
+            &paint(black, 1.0),
+            &Stroke::default(),
+            Transform::identity(),
+            None,
+        );
     }
     let cell = i64::from(CELL * s);
     for &t in &xt {
         let x = i64::from(f.left) + f.x(t) as i64;
         let label = tick_label(t, xstep);
         let y = i64::from(f.top + f.h) + cell / 2;
-        draw_text(&mut img, x - i64::from(text_width(&label, s)) / 2, y, &label, s, black, false);
+        draw_text(
+            &mut img,
+            x - i64::from(text_width(&label, s)) / 2,
+            y,
+            &label,
+            s,
+            black,
+            false,
+        );
     }
     for &t in &yt {
         let y = i64::from(f.top) + f.y(t) as i64;
@@ -410,18 +430,38 @@ fn draw_boxes(img: &mut Pixmap, f: &Frame, spec: &MapSpec, s: u32) {
         if let Some(r) = Rect::from_xywh(x as f32, y as f32, w as f32, h as f32) {
             img.fill_rect(r, &paint([255, 255, 255], 0.8), Transform::identity(), None);
             let p = PathBuilder::from_rect(r);
-            img.stroke_path(&p, &paint([128, 128, 128], 1.0), &Stroke::default(), Transform::identity(), None);
+            img.stroke_path(
+                &p,
+                &paint([128, 128, 128], 1.0),
+                &Stroke::default(),
+                Transform::identity(),
+                None,
+            );
         }
     };
     if !spec.stats.is_empty() {
-        let w = spec.stats.iter().map(|x| i64::from(text_width(x, s))).max().unwrap_or(0) + 2 * pad;
+        let w = spec
+            .stats
+            .iter()
+            .map(|x| i64::from(text_width(x, s)))
+            .max()
+            .unwrap_or(0)
+            + 2 * pad;
         let line = cell + cell / 4;
         let h = line * spec.stats.len() as i64 + 2 * pad;
         let x = l + i64::from(f.w) / 50;
         let y = t + i64::from(f.h) / 2 - h / 2;
         bx(img, x, y, w, h);
         for (i, text) in spec.stats.iter().enumerate() {
-            draw_text(img, x + pad, y + pad + i as i64 * line, text, s, black, false);
+            draw_text(
+                img,
+                x + pad,
+                y + pad + i as i64 * line,
+                text,
+                s,
+                black,
+                false,
+            );
         }
     }
     if !spec.legend.is_empty() {
@@ -449,9 +489,20 @@ fn draw_boxes(img: &mut Pixmap, f: &Frame, spec: &MapSpec, s: u32) {
             ) {
                 if item.outline {
                     let p = PathBuilder::from_rect(r);
-                    img.stroke_path(&p, &paint(item.color, 1.0), &Stroke::default(), Transform::identity(), None);
+                    img.stroke_path(
+                        &p,
+                        &paint(item.color, 1.0),
+                        &Stroke::default(),
+                        Transform::identity(),
+                        None,
+                    );
                 } else {
-                    img.fill_rect(r, &paint(item.color, item.alpha), Transform::identity(), None);
+                    img.fill_rect(
+                        r,
+                        &paint(item.color, item.alpha),
+                        Transform::identity(),
+                        None,
+                    );
                 }
             }
             draw_text(img, x + 2 * pad + patch, ry, &item.label, s, black, false);
@@ -499,14 +550,21 @@ mod tests {
     fn sizes_follow_the_reference() {
         assert_eq!(map_height(2000, None), 1000);
         assert_eq!(map_height(1000, Some([0.0, 50.0, 2.0, 51.0])), 500);
-        assert_eq!(view_of(Some([0.0, 50.0, 2.0, 51.0])), [-0.1, 49.95, 2.1, 51.05]);
+        assert_eq!(
+            view_of(Some([0.0, 50.0, 2.0, 51.0])),
+            [-0.1, 49.95, 2.1, 51.05]
+        );
     }
 
     #[test]
     fn tiles_and_land_land_where_they_belong() {
         // A region around Cambridge: one opaque red tile, land elsewhere, ocean white.
         let s = spec(Some([-1.0, 51.0, 1.0, 53.0]));
-        let tiles = [MapTile { lon_i: 15, lat_i: 5215, color: 0 }];
+        let tiles = [MapTile {
+            lon_i: 15,
+            lat_i: 5215,
+            color: 0,
+        }];
         let (img, f) = render_pixels(&s, &tiles).unwrap();
         let px = |lon: f64, lat: f64| {
             let (x, y) = f.image_pixel(lon, lat).unwrap();

@@ -31,7 +31,15 @@ fn put(pix: &mut Pixmap, x: i64, y: i64, color: [u8; 3]) {
 }
 
 /// Draws `s` with its top-left corner at (x, y); `bold` doubles each stroke sideways.
-pub fn draw_text(pix: &mut Pixmap, x: i64, y: i64, s: &str, scale: u32, color: [u8; 3], bold: bool) {
+pub fn draw_text(
+    pix: &mut Pixmap,
+    x: i64,
+    y: i64,
+    s: &str,
+    scale: u32,
+    color: [u8; 3],
+    bold: bool,
+) {
     let sc = i64::from(scale);
     for (k, c) in s.chars().enumerate() {
         let g = glyph(c);
@@ -87,7 +95,10 @@ mod tests {
             .filter(|&(x, y)| p.pixel(x, y).is_some_and(|c| c.red() == 0))
             .collect();
         assert!(dark.len() > 20);
-        assert!(dark.iter().all(|&(x, y)| (2..2 + 32).contains(&x) && (3..3 + 16).contains(&y)));
+        assert!(
+            dark.iter()
+                .all(|&(x, y)| (2..2 + 32).contains(&x) && (3..3 + 16).contains(&y))
+        );
         assert_eq!(text_width("Hi", 2), 32);
     }
 }

@@ -107,7 +107,13 @@ mod tests {
 
     #[test]
     fn keys_match_python_formatting() {
-        for (lon_i, lat_i) in [(15, 5205), (-5, -5), (-17995, -8995), (18005, 9005), (5, 95)] {
+        for (lon_i, lat_i) in [
+            (15, 5205),
+            (-5, -5),
+            (-17995, -8995),
+            (18005, 9005),
+            (5, 95),
+        ] {
             let t = TileId::from_keys(lon_i, lat_i).unwrap();
             let want = format!(
                 "{:.2},{:.2}",
@@ -128,8 +134,7 @@ mod tests {
         let g = YearGrid::build(&rows).unwrap();
         let files = write_year_files(dir.path(), "coverage_x_", &g).unwrap();
         assert_eq!(files.len(), 1);
-        let v: Vec<String> =
-            serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+        let v: Vec<String> = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
         let mut want: Vec<String> = rows.iter().map(|r| key_string(r.1)).collect();
         want.sort();
         assert_eq!(v, want);
