@@ -4,7 +4,7 @@
 # registry), both writing the PNG, coverage.json, per-year files, texture and globe.html.
 # Prints each tool's wall time and peak RSS (/usr/bin/time -v) and the time ratio.
 # Usage: bench/coverage.sh   (env: ROWS=2000000, GEOTESSERA=path to the reference CLI,
-#        TESSERA_PYTHON=a Python with numpy + pyarrow, WIDTH=2000)
+#        TESSERA_PYTHON=a Python with numpy + pyarrow, WIDTH=2000, TESSERA_BIN=a built tessera)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-2000000}
@@ -12,8 +12,10 @@ WIDTH=${WIDTH:-2000}
 PY=${TESSERA_PYTHON:-python3}
 GEOTESSERA=${GEOTESSERA:-$(command -v geotessera || true)}
 WORK=${WORK:-$(mktemp -d)}
-cargo build -q --release -p tessera-cli
-BIN=${CARGO_TARGET_DIR:-target}/release/tessera
+if [ -z "${TESSERA_BIN:-}" ]; then
+  cargo build -q --release -p tessera-cli
+fi
+BIN=${TESSERA_BIN:-${CARGO_TARGET_DIR:-target}/release/tessera}
 mkdir -p "$WORK/reg"
 
 "$PY" - "$WORK/reg" "$ROWS" <<'PYEOF'
@@ -54,7 +56,9 @@ pq.write_table(pa.table({"lon": ml / 100.0, "lat": mla / 100.0, "file_size": np.
 print(f"manifest: {n} rows, {len(cells)} locations; landmasks: {m}")
 PYEOF
 
-ARGS=(coverage --registry-dir "$WORK/reg" --dataset-version v1.1 --dataset-variant cambridge --width "$WIDTH")
+# --no-countries: the reference downloads its land layer (geodatasets), which needs a
+# network; both tools then draw tiles only.
+ARGS=(coverage --registry-dir "$WORK/reg" --dataset-version v1.1 --dataset-variant cambridge --width "$WIDTH" --no-countries)
 measure() { # label, out dir, command...
   local label=$1 out=$2; shift 2
   /usr/bin/time -v "$@" -o "$out/" > "$WORK/$label.out" 2> "$WORK/$label.time" || {
