@@ -44,8 +44,8 @@ def manifest_table(version: str, variant: str, npy_dir: str, seed: int) -> pa.Ta
     n = len(rows)
     lon = [r[1] / 100.0 for r in rows]
     lat = [r[2] / 100.0 for r in rows]
-    name = [f"grid_{a:.2f}_{b:.2f}" for a, b in zip(lon, lat)]
-    d = [f"s3://tessera/tessera/npy/{npy_dir}/{r[0]}/{g}" for r, g in zip(rows, name)]
+    name = [f"grid_{a:.2f}_{b:.2f}" for a, b in zip(lon, lat, strict=True)]
+    d = [f"s3://tessera/tessera/npy/{npy_dir}/{r[0]}/{g}" for r, g in zip(rows, name, strict=True)]
     ts = pa.array(np.full(n, 1_700_000_000_000_000_000, dtype="int64")).cast(
         pa.timestamp("ns", tz="UTC")
     )
@@ -57,8 +57,8 @@ def manifest_table(version: str, variant: str, npy_dir: str, seed: int) -> pa.Ta
             "lon": pa.array(lon, pa.float64()),
             "lat": pa.array(lat, pa.float64()),
             "directory": pa.array(d),
-            "grid_path": pa.array([f"{x}/{g}.npy" for x, g in zip(d, name)]),
-            "scales_path": pa.array([f"{x}/{g}_scales.npy" for x, g in zip(d, name)]),
+            "grid_path": pa.array([f"{x}/{g}.npy" for x, g in zip(d, name, strict=True)]),
+            "scales_path": pa.array([f"{x}/{g}_scales.npy" for x, g in zip(d, name, strict=True)]),
             "grid_mtime": ts,
             "scales_mtime": ts,
             "grid_size": pa.array([1000] * n, pa.int64()),
@@ -91,7 +91,10 @@ def landmasks_table(seed: int) -> pa.Table:
                 pa.timestamp("ns", tz="UTC")
             ),
             "key": pa.array(
-                [f"s3://tessera/tessera/landmasks/v1/grid_{a:.2f}_{b:.2f}.tiff" for a, b in zip(lon, lat)]
+                [
+                    f"s3://tessera/tessera/landmasks/v1/grid_{a:.2f}_{b:.2f}.tiff"
+                    for a, b in zip(lon, lat, strict=True)
+                ]
             ),
             "lon_i": pa.array([c[0] for c in cells], pa.int32()),
             "lat_i": pa.array([c[1] for c in cells], pa.int32()),
@@ -108,7 +111,8 @@ def coverage_mirror(tmp_path_factory) -> Path:
     ]:
         (root / "npy" / npy_dir).mkdir(parents=True)
         pq.write_table(
-            manifest_table(version, variant, npy_dir, seed), root / "npy" / npy_dir / "manifest.parquet"
+            manifest_table(version, variant, npy_dir, seed),
+            root / "npy" / npy_dir / "manifest.parquet",
         )
     for vp, seed in [("v1", 3), ("v1.1", 4)]:
         (root / "landmasks" / vp).mkdir(parents=True)
@@ -184,7 +188,9 @@ def compare_dirs(ours: Path, ref: Path) -> list[str]:
     return ids
 
 
-def test_single_dataset_files_match_the_reference(reference, coverage_mirror, coverage_server, tmp_path):
+def test_single_dataset_files_match_the_reference(
+    reference, coverage_mirror, coverage_server, tmp_path
+):
     args = ["--dataset-version", "v1.1", "--dataset-variant", "cambridge", "--width", "800"]
     ours = run_ours(coverage_mirror, [*args, "-o", str(tmp_path / "ours") + "/"])
     assert ours.returncode == 0, ours.stderr
@@ -201,11 +207,22 @@ def test_single_dataset_files_match_the_reference(reference, coverage_mirror, co
 
 
 def test_by_source_files_match_the_reference(reference, coverage_mirror, coverage_server, tmp_path):
-    ours = run_ours(coverage_mirror, ["--by-source", "--width", "600", "-o", str(tmp_path / "ours")])
+    ours = run_ours(
+        coverage_mirror, ["--by-source", "--width", "600", "-o", str(tmp_path / "ours")]
+    )
     assert ours.returncode == 0, ours.stderr
     ref = run_reference(
         coverage_server.url,
-        ["coverage", "--by-source", "--width", "600", "-o", str(tmp_path / "ref"), "--cache-dir", str(tmp_path / "c")],
+        [
+            "coverage",
+            "--by-source",
+            "--width",
+            "600",
+            "-o",
+            str(tmp_path / "ref"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
         tmp_path,
     )
     assert ref.returncode == 0, ref.stdout + ref.stderr
@@ -217,16 +234,34 @@ def test_registry_dir_and_one_year(reference, coverage_mirror, coverage_server, 
     """--registry-dir with the v1 files; --year only limits the PNG."""
     reg = tmp_path / "reg"
     reg.mkdir()
-    (reg / "manifest.parquet").write_bytes((coverage_mirror / "npy/v1/manifest.parquet").read_bytes())
+    (reg / "manifest.parquet").write_bytes(
+        (coverage_mirror / "npy/v1/manifest.parquet").read_bytes()
+    )
     (reg / "landmasks.parquet").write_bytes(
         (coverage_mirror / "landmasks/v1/landmasks.parquet").read_bytes()
     )
-    args = ["--dataset-version", "v1", "--registry-dir", str(reg), "--year", "2023", "--width", "500"]
+    args = [
+        "--dataset-version",
+        "v1",
+        "--registry-dir",
+        str(reg),
+        "--year",
+        "2023",
+        "--width",
+        "500",
+    ]
     ours = run_ours(coverage_mirror, [*args, "-o", str(tmp_path / "ours" / "map.png")])
     assert ours.returncode == 0, ours.stderr
     ref = run_reference(
         coverage_server.url,
-        ["coverage", *args, "-o", str(tmp_path / "ref" / "map.png"), "--cache-dir", str(tmp_path / "c")],
+        [
+            "coverage",
+            *args,
+            "-o",
+            str(tmp_path / "ref" / "map.png"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ],
         tmp_path,
     )
     assert ref.returncode == 0, ref.stdout + ref.stderr

@@ -14,11 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, tessera_bin
 from test_coverage_diff import landmasks_table, manifest_table
-
-import pyarrow.parquet as pq
 
 BROWSER_PY = os.environ.get("TESSERA_BROWSER_PYTHON", "/work/main/.venv/bin/python")
 
@@ -41,24 +40,51 @@ def test_globe_loads_offline_and_draws(tmp_path):
     pq.write_table(landmasks_table(4), reg / "landmasks.parquet")
     out = tmp_path / "out"
     r = subprocess.run(
-        [tessera_bin(), "--mirror", str(reg), "-q", "coverage", "--registry-dir", str(reg),
-         "--width", "600", "-o", str(out) + "/"],
-        capture_output=True, text=True, timeout=300,
+        [
+            tessera_bin(),
+            "--mirror",
+            str(reg),
+            "-q",
+            "coverage",
+            "--registry-dir",
+            str(reg),
+            "--width",
+            "600",
+            "-o",
+            str(out) + "/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr
     server = subprocess.Popen(
         [sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1"],
-        cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=out,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert server.stdout is not None
         line = server.stdout.readline()
         port = int(line.split("port ")[1].split()[0])
         check = subprocess.run(
-            [BROWSER_PY, str(ROOT / "tests/browser/check_page.py"),
-             f"http://127.0.0.1:{port}/globe.html", "--screenshot", str(tmp_path / "shot.png"),
-             "--timeout", "30", "--webgl", "--settle-ms", "3000"],
-            capture_output=True, text=True, timeout=180,
+            [
+                BROWSER_PY,
+                str(ROOT / "tests/browser/check_page.py"),
+                f"http://127.0.0.1:{port}/globe.html",
+                "--screenshot",
+                str(tmp_path / "shot.png"),
+                "--timeout",
+                "30",
+                "--webgl",
+                "--settle-ms",
+                "3000",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
     finally:
         server.terminate()
@@ -69,6 +95,12 @@ def test_globe_loads_offline_and_draws(tmp_path):
     assert res["external_requests"] == []
     assert res["screenshot_nonblank"]
     asked = {u.rsplit("/", 1)[-1] for u in res["requests"]}
-    for f in ["coverage.json", "coverage_texture_v1.1_cambridge.png", "globe-vendor.min.mjs",
-              "coverage_v1.1_cambridge_2021.json", "earth.png", "countries-110m.json"]:
+    for f in [
+        "coverage.json",
+        "coverage_texture_v1.1_cambridge.png",
+        "globe-vendor.min.mjs",
+        "coverage_v1.1_cambridge_2021.json",
+        "earth.png",
+        "countries-110m.json",
+    ]:
         assert f in asked, f"{f} was not loaded: {sorted(asked)}"
