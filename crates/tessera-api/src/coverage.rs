@@ -134,7 +134,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -518,8 +518,7 @@ fn single_map(
     } else {
         let multi = !req.no_multi_year_colors;
         let masks = l.grid.masks();
-        for cell in 0..GRID_COLS * GRID_ROWS {
-            let m = masks[cell];
+        for (cell, &m) in masks.iter().enumerate().take(GRID_COLS * GRID_ROWS) {
             if m == 0 {
                 continue;
             }
@@ -529,9 +528,7 @@ fn single_map(
             }
             let n = m.count_ones() as usize;
             let newest = 63 - m.leading_zeros() as usize;
-            let color = if !multi {
-                0
-            } else if n == n_years {
+            let color = if !multi || n == n_years {
                 0
             } else if n == 1 && newest + 1 == n_years {
                 1

@@ -98,7 +98,7 @@ mod tests {
         for col in 0..WIDTH {
             let lon_i = col as i32 * 10 - 17995;
             assert_eq!(pixel_of(lon_i, 8995), Some((col, 0)));
-            let t = tile_of((1) * GRID_COLS + 1 + col);
+            let t = tile_of(GRID_COLS + 1 + col);
             assert_eq!(t.lon_i(), lon_i);
         }
         for row in 0..HEIGHT {
