@@ -1,6 +1,10 @@
 """Open a page in the system Chromium (headless, through Playwright) and report what it did.
 
 Usage: check_page.py URL --screenshot OUT.png [--wait-for-tiles N] [--timeout SECONDS]
+       [--webgl]
+
+--webgl adds software WebGL (SwiftShader through ANGLE), for pages such as globe.html that
+draw with WebGL; --disable-gpu alone leaves them without a context.
 
 Prints one JSON object: console_errors (console messages of type error, page errors and
 failed requests), requests (every URL asked for), external_requests (those not on
@@ -98,11 +102,14 @@ def main():
     ap.add_argument("--wait-for-tiles", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=30.0)
     ap.add_argument("--threshold", type=float, default=20.0)
+    ap.add_argument("--webgl", action="store_true")
+    ap.add_argument("--settle-ms", type=int, default=500)
     a = ap.parse_args()
+    args = ARGS + (["--use-angle=swiftshader", "--enable-unsafe-swiftshader"] if a.webgl else [])
 
     errors, requests, tiles_ok = [], [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
         page = browser.new_page(viewport={"width": 1024, "height": 768})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append("pageerror: %s" % e))
@@ -126,7 +133,7 @@ def main():
         except Exception:
             pass
         # Leaflet fades tiles in over 200 ms.
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(a.settle_ms)
         page.screenshot(path=a.screenshot)
         browser.close()
 

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod context;
+pub mod coverage;
 pub mod manifest;
 pub mod progress;
 pub mod store;

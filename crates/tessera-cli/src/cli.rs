@@ -115,6 +115,9 @@ pub enum Command {
     /// List the countries --country accepts: name, ISO codes and bounding box (Natural
     /// Earth 1:50m), optionally filtered.
     Countries(CountriesArgs),
+    /// Show embedding availability as a PNG map, with coverage.json, textures and an
+    /// offline globe viewer beside it.
+    Coverage(crate::commands::coverage::CoverageArgs),
     /// Web tiles (gdal2tiles' grid, TMS) and a self-contained Leaflet viewer from an RGB
     /// GeoTIFF.
     Webmap(crate::commands::webmap::WebmapArgs),

@@ -1,12 +1,14 @@
 //! Pictures and maps of TESSERA embeddings, without GDAL: mosaics of tiles or store zones
 //! reprojected onto one grid in EPSG:4326, EPSG:3857 or any UTM zone, streamed in strips
 //! under a memory budget and written as GeoTIFF; PCA false colour fitted the way
-//! geotessera 0.11 fits it; and web maps: gdal2tiles-compatible tile pyramids of RGB
-//! pictures, on disk or one tile at a time, and a self-contained Leaflet viewer.
+//! geotessera 0.11 fits it; web maps: gdal2tiles-compatible tile pyramids of RGB
+//! pictures, on disk or one tile at a time, and a self-contained Leaflet viewer; and
+//! coverage maps, the coverage files and textures of the globe viewer, and the globe itself.
 
 #![warn(missing_docs)]
 
 pub mod colour;
+pub mod coverage;
 pub mod grid;
 pub mod mosaic;
 pub mod output;

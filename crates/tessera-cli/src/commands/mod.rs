@@ -2,6 +2,7 @@
 
 pub(crate) mod common;
 pub(crate) mod countries;
+pub(crate) mod coverage;
 mod demo;
 pub(crate) mod download;
 mod info;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(a) => demo::run(&a, g),
         Command::Zarr(c) => zarr::run(c, g),
         Command::Countries(a) => countries::run(&a),
+        Command::Coverage(a) => coverage::run(&a, g),
         Command::Webmap(a) => webmap::run(&a, g),
         Command::Serve(a) => serve::run(&a, g),
         Command::Version => {
