@@ -38,6 +38,6 @@ VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" develop -q
 # abi3 wheel for every Python >= 3.10. Release wheels: maturin build --release.
 VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" "$venv/bin/maturin" build -q --profile dev -o target/wheels
 ls target/wheels/geotessera_rs-*-cp310-abi3-*.whl >/dev/null
-"$venv/bin/ruff" check python
-"$venv/bin/ruff" format --check python
+"$venv/bin/ruff" check python bench tests
+"$venv/bin/ruff" format --check python bench tests
 TESSERA_REQUIRE_REFERENCE=1 "$venv/bin/python" -m pytest -q python/tests "$@"

@@ -113,7 +113,9 @@ def main():
         page = browser.new_page(viewport={"width": 1024, "height": 768})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append("pageerror: %s" % e))
-        page.on("requestfailed", lambda r: errors.append("requestfailed: %s %s" % (r.url, r.failure)))
+        page.on(
+            "requestfailed", lambda r: errors.append("requestfailed: %s %s" % (r.url, r.failure))
+        )
         page.on("request", lambda r: requests.append(r.url))
 
         def on_response(r):

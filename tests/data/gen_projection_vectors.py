@@ -9,6 +9,7 @@ Writes, next to this script:
 
 Usage: python3 gen_projection_vectors.py   (needs pyproj; deterministic, seed 42)
 """
+
 import csv
 import math
 import os
@@ -36,9 +37,9 @@ rows = []
 for zone in range(1, 61):
     cm = zone * 6 - 183
     for kind_epsg, lat_range in (
-        (32600 + zone, (0.0, 84.0)),       # north zone, northern points
-        (32700 + zone, (-80.0, 0.0)),      # south zone
-        (32600 + zone, (-80.0, 0.0)),      # north zone, negative northings (Zarr stores)
+        (32600 + zone, (0.0, 84.0)),  # north zone, northern points
+        (32700 + zone, (-80.0, 0.0)),  # south zone
+        (32600 + zone, (-80.0, 0.0)),  # north zone, negative northings (Zarr stores)
     ):
         for _ in range(14):
             lon = cm + rng.uniform(-3.5, 3.5)
@@ -58,7 +59,14 @@ for zone in range(1, 61):
 # Edge cases: central meridian, equator, exact zone edges, high latitudes.
 for zone in (1, 30, 31, 60):
     cm = zone * 6 - 183
-    for lon, lat in ((cm, 0.0), (cm - 3.0, 0.0), (cm + 3.0, 1e-9), (cm + 3.5, 84.0), (cm - 3.5, 89.5), (cm, 89.999)):
+    for lon, lat in (
+        (cm, 0.0),
+        (cm - 3.0, 0.0),
+        (cm + 3.0, 1e-9),
+        (cm + 3.5, 84.0),
+        (cm - 3.5, 89.5),
+        (cm, 89.999),
+    ):
         lon = ((lon + 180) % 360) - 180
         for epsg in (32600 + zone, 32700 + zone):
             x, y = tr(epsg).transform(lon, lat if epsg < 32700 else -lat)
@@ -97,8 +105,21 @@ while len(tiles) < 600:
     # Random cells as centre keys round(centre*100) = 10*cell + 5.
     tiles.add((rng.randrange(-1800, 1800) * 10 + 5, rng.randrange(-800, 840) * 10 + 5))
 # Named cases: the spec vectors, zone seams, the dateline, poles, Norway/Svalbard.
-for lon_i, lat_i in ((15, 5205), (-15, 5125), (295, 5145), (5, 5), (-17995, -5), (3685, -125),
-                     (1005, 7805), (-5, 5), (5, -5), (17995, 8395), (-17995, -7995), (295, 6005), (305, 6005)):
+for lon_i, lat_i in (
+    (15, 5205),
+    (-15, 5125),
+    (295, 5145),
+    (5, 5),
+    (-17995, -5),
+    (3685, -125),
+    (1005, 7805),
+    (-5, 5),
+    (5, -5),
+    (17995, 8395),
+    (-17995, -7995),
+    (295, 6005),
+    (305, 6005),
+):
     tiles.add((lon_i, lat_i))
 with open(os.path.join(HERE, "tile_georef_vectors.csv"), "w", newline="") as f:
     w = csv.writer(f)

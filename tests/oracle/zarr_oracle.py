@@ -107,7 +107,7 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
     man = man[(man["grid_size"] > 0) & (man["scales_size"] > 0)]
     lms = pq.read_table(f"{mirror}/landmasks/{lm_dir}/landmasks.parquet").to_pandas()
     by_zone = {}
-    for lon_i, lat_i in zip(lms["lon_i"], lms["lat_i"]):
+    for lon_i, lat_i in zip(lms["lon_i"], lms["lat_i"], strict=True):
         by_zone.setdefault(zone_of(lon_i / 100), []).append((lon_i / 100, lat_i / 100))
     grids = {z: zone_grid(z, t) for z, t in by_zone.items()}
     root = zarr.open_group(store, mode="r")
@@ -117,7 +117,12 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
         g = root[f"utm{z:02d}"]
         a = dict(g.attrs)
         assert a["proj:code"] == f"EPSG:{32600 + z}", a["proj:code"]
-        assert a["spatial:transform"] == [10.0, 0.0, ox, 0.0, -10.0, oy], (z, a["spatial:transform"], ox, oy)
+        assert a["spatial:transform"] == [10.0, 0.0, ox, 0.0, -10.0, oy], (
+            z,
+            a["spatial:transform"],
+            ox,
+            oy,
+        )
         assert a["spatial:shape"] == [h, w], (a["spatial:shape"], h, w)
         assert g["embeddings"].shape == (len(years), 128, h, w)
         x = g["x"][:]
@@ -133,7 +138,9 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
         oe, on, th, tw = project_tile(lon, lat)
         r0 = math.floor((oy - on) / 10)
         c0 = math.floor((oe - ox) / 10)
-        tiles.append(dict(lon=lon, lat=lat, year=year, t=years.index(year), zone=z, r0=r0, c0=c0, h=th, w=tw))
+        tiles.append(
+            dict(lon=lon, lat=lat, year=year, t=years.index(year), zone=z, r0=r0, c0=c0, h=th, w=tw)
+        )
     cache = {}
 
     def load(tl):
@@ -155,7 +162,14 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
         windows.append((tl["zone"], tl["t"], tl["r0"] - S // 2, tl["c0"] - S // 2))
         windows.append((tl["zone"], tl["t"], tl["r0"] + tl["h"] // 2, tl["c0"] + tl["w"] - S // 2))
         windows.append((tl["zone"], tl["t"], tl["r0"] + tl["h"] - S // 2, tl["c0"] + tl["w"] // 2))
-        windows.append((tl["zone"], tl["t"], tl["r0"] + int(rng.integers(0, tl["h"] - S)), tl["c0"] + int(rng.integers(0, tl["w"] - S))))
+        windows.append(
+            (
+                tl["zone"],
+                tl["t"],
+                tl["r0"] + int(rng.integers(0, tl["h"] - S)),
+                tl["c0"] + int(rng.integers(0, tl["w"] - S)),
+            )
+        )
     wins = []
     for z, t, r, c in windows:
         ox, oy, h, w = grids[z]
@@ -185,9 +199,14 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
         g = root[f"utm{z:02d}"]
         got_e = np.asarray(g["embeddings"][t, :, r : r + S, c : c + S]).transpose(1, 2, 0)
         got_s = np.asarray(g["scales"][t, r : r + S, c : c + S])
-        assert np.array_equal(got_e, emb), f"window {i} ({z},{t},{r},{c}): zarr-python int8 differ in {(got_e != emb).any(axis=2).sum()} pixels"
+        assert np.array_equal(got_e, emb), (
+            f"window {i} ({z},{t},{r},{c}): zarr-python int8 differ in "
+            f"{(got_e != emb).any(axis=2).sum()} pixels"
+        )
         same = (got_s.view(np.uint32) == sc.view(np.uint32)) | (np.isnan(got_s) & np.isnan(sc))
-        assert same.all(), f"window {i} ({z},{t},{r},{c}): zarr-python scales differ in {(~same).sum()} pixels"
+        assert same.all(), (
+            f"window {i} ({z},{t},{r},{c}): zarr-python scales differ in {(~same).sum()} pixels"
+        )
         np.save(f"{outdir}/w{i}_emb.npy", emb)
         np.save(f"{outdir}/w{i}_scales.npy", sc)
         counts["finite"] += int(np.isfinite(sc).sum())
@@ -215,7 +234,9 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
             holes = [
                 k
                 for k in np.argwhere(np.isinf(sc))
-                if 1 <= k[0] < S - 1 and 1 <= k[1] < S - 1 and np.isfinite(sc[k[0] - 1 : k[0] + 2, k[1] - 1 : k[1] + 2]).any()
+                if 1 <= k[0] < S - 1
+                and 1 <= k[1] < S - 1
+                and np.isfinite(sc[k[0] - 1 : k[0] + 2, k[1] - 1 : k[1] + 2]).any()
             ]
             for j in rng.permutation(len(holes))[:3]:
                 k = holes[j]
@@ -228,7 +249,9 @@ def expect(mirror, npy_dir, lm_dir, store, outdir, seed=0):
                 for dy in (-1, 0, 1):
                     for dx in (-1, 0, 1):
                         yy, xx = k[0] + dy, k[1] + dx
-                        if np.isfinite(sc[yy, xx]) and (best is None or dy * dy + dx * dx < best[0]):
+                        if np.isfinite(sc[yy, xx]) and (
+                            best is None or dy * dy + dx * dx < best[0]
+                        ):
                             best = (dy * dy + dx * dx, yy, xx)
                 hpts.append((lon, lat))
                 hexp.append(emb[best[1], best[2]].astype(np.float32) * sc[best[1], best[2]])
@@ -266,7 +289,18 @@ def check(outdir):
     he = np.load(f"{outdir}/holes_expected.npy")
     ho = np.load(f"{outdir}/ours_holes.npy")
     holes_ok = ho.shape == he.shape and np.array_equal(ho, he)
-    print(json.dumps(dict(windows=len(wins), bad_windows=bad, points=len(pe), points_equal=bool(pts_ok), holes=len(he), holes_equal=bool(holes_ok))))
+    print(
+        json.dumps(
+            dict(
+                windows=len(wins),
+                bad_windows=bad,
+                points=len(pe),
+                points_equal=bool(pts_ok),
+                holes=len(he),
+                holes_equal=bool(holes_ok),
+            )
+        )
+    )
 
 
 def write(store):
@@ -278,7 +312,9 @@ def write(store):
     root = zarr.open_group(store, mode="w", zarr_format=3)
     root.attrs.update(
         {
-            "zarr_conventions": [{"uuid": "61c12cc5-0e28-4056-999a-480cf3fb7e4c", "name": "geoemb:"}],
+            "zarr_conventions": [
+                {"uuid": "61c12cc5-0e28-4056-999a-480cf3fb7e4c", "name": "geoemb:"}
+            ],
             "geoemb:type": "pixel",
             "geoemb:dimensions": 128,
             "geoemb:model": "https://geotessera.org/model/1.1",
@@ -321,8 +357,14 @@ def write(store):
         ("time", np.array([2023, 2024], dtype=np.int32), "time"),
         ("band", np.arange(128, dtype=np.int32), "band"),
     ]:
-        a = g.create_array(name, shape=data.shape, dtype=data.dtype, fill_value=0,
-                           compressors=BloscCodec(cname="zstd", clevel=3), dimension_names=[dim])
+        a = g.create_array(
+            name,
+            shape=data.shape,
+            dtype=data.dtype,
+            fill_value=0,
+            compressors=BloscCodec(cname="zstd", clevel=3),
+            dimension_names=[dim],
+        )
         a[:] = data
     # A block across the shard-row boundary (rows 4000..4200), columns 100..300.
     r0, r1, c0, c1 = 4000, 4200, 100, 300
