@@ -7,26 +7,7 @@
 # Usage: GEOTESSERA_PYTHON=/path/to/python3.12-with-geotessera bench/visualize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=${WORK:-/tmp/tessera-bench-visualize}
-BBOX="0.01,51.31,0.29,51.59"   # 3 x 3 tiles in UTM zone 31
-: "${GEOTESSERA_PYTHON:?set GEOTESSERA_PYTHON to a Python 3.12 with geotessera==0.11.0 installed}"
-cargo build -q --release -p tessera-cli
-BIN=$PWD/target/release/tessera
-mkdir -p "$WORK"
-[ -f "$WORK/mirror/npy/v1.1/manifest.parquet" ] || "$BIN" mirror synth -o "$WORK/mirror" --bbox="$BBOX" --years 2024 --missing-rate 0 -q >/dev/null
-[ -d "$WORK/tiles/global_0.1_degree_representation" ] || "$BIN" --mirror "$WORK/mirror" -q download --bbox="$BBOX" --year 2024 -f npy -o "$WORK/tiles" >/dev/null
-n=$(find "$WORK/tiles" -name 'grid_*_scales.npy' | wc -l)
-# Wall time and the child's peak RSS (MiB) of a command.
-measure() {
-  "$GEOTESSERA_PYTHON" - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-dt = time.perf_counter() - t
-print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
-PY
-}
-REF_CLI=$(dirname "$GEOTESSERA_PYTHON")/geotessera
+. bench/pca_region.sh
 for crs in EPSG:3857 EPSG:32631; do
   rm -f "$WORK"/ref.tif "$WORK"/ours.tif
   read -r t_ref m_ref < <(measure "$REF_CLI" visualize "$WORK/tiles" "$WORK/ref.tif" --crs "$crs")

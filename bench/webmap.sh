@@ -7,27 +7,10 @@
 # Usage: GEOTESSERA_PYTHON=/path/to/python3.12-with-geotessera bench/webmap.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORK=${WORK:-/tmp/tessera-bench-visualize}
-BBOX="0.01,51.31,0.29,51.59"   # 3 x 3 tiles in UTM zone 31
 ZOOMS=(--min-zoom "${MIN_ZOOM:-8}" --max-zoom "${MAX_ZOOM:-15}")
-: "${GEOTESSERA_PYTHON:?set GEOTESSERA_PYTHON to a Python 3.12 with geotessera==0.11.0 installed}"
 command -v gdal2tiles.py >/dev/null || { echo "gdal2tiles.py not found (Debian: apt-get install gdal-bin python3-gdal)" >&2; exit 1; }
-cargo build -q --release -p tessera-cli
-BIN=$PWD/target/release/tessera
-mkdir -p "$WORK"
-[ -f "$WORK/mirror/npy/v1.1/manifest.parquet" ] || "$BIN" mirror synth -o "$WORK/mirror" --bbox="$BBOX" --years 2024 --missing-rate 0 -q >/dev/null
-[ -d "$WORK/tiles/global_0.1_degree_representation" ] || "$BIN" --mirror "$WORK/mirror" -q download --bbox="$BBOX" --year 2024 -f npy -o "$WORK/tiles" >/dev/null
+. bench/pca_region.sh
 [ -f "$WORK/pca_3857.tif" ] || "$BIN" -q visualize "$WORK/tiles" "$WORK/pca_3857.tif" --no-quicklook
-measure() {
-  "$GEOTESSERA_PYTHON" - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-dt = time.perf_counter() - t
-print(f"{dt:.3f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f}")
-PY
-}
-REF_CLI=$(dirname "$GEOTESSERA_PYTHON")/geotessera
 rm -rf "$WORK/webmap_ref" "$WORK/webmap_ours"
 read -r t_ref m_ref < <(measure "$REF_CLI" webmap "$WORK/pca_3857.tif" -o "$WORK/webmap_ref" "${ZOOMS[@]}")
 read -r t_ours m_ours < <(measure "$BIN" -q webmap "$WORK/pca_3857.tif" -o "$WORK/webmap_ours" "${ZOOMS[@]}")

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use common::{BBOX, YEAR, mirror, tessera};
-use tessera_testkit::{gdalinfo, run_python, run_tool, scratch, scratch_shared};
+use tessera_testkit::{gdalinfo, png_rgba, run_python, run_tool, scratch, scratch_shared};
 
 /// The two NPY tiles (either side of the UTM 34/35 seam) in the reference's layout.
 fn tiles() -> &'static PathBuf {
@@ -255,22 +255,11 @@ fn a_native_utm_picture_copies_the_first_tile_pixel_for_pixel() {
     assert_eq!(gt[5].as_f64(), Some(-10.0));
 }
 
-/// RGBA pixels of a 256-pixel PNG tile (RGB gets alpha 255).
+/// RGBA pixels of a 256-pixel PNG tile.
 fn tile_rgba(path: &std::path::Path) -> Vec<u8> {
-    let mut d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    d.set_transformations(png::Transformations::EXPAND);
-    let mut r = d.read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    assert_eq!((info.width, info.height), (256, 256), "{}", path.display());
-    match info.color_type {
-        png::ColorType::Rgba => buf,
-        png::ColorType::Rgb => buf
-            .chunks(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
-        c => panic!("{}: colour type {c:?}", path.display()),
-    }
+    let (w, h, px) = png_rgba(path);
+    assert_eq!((w, h), (256, 256), "{}", path.display());
+    px
 }
 
 #[test]

@@ -13,7 +13,7 @@ use tessera_formats::DType;
 use tessera_formats::geotiff::Compression;
 use tessera_formats::geotiff::writer::{GeoTiffFile, GeoTiffSpec, Layout, Photometric};
 use tessera_pictures::pyramid::{PyramidOptions, build_pyramid};
-use tessera_testkit::{run_tool, scratch};
+use tessera_testkit::{png_rgba, run_tool, scratch};
 
 /// A smooth RGBA picture with a transparent disc in its north-west corner.
 fn write_picture(path: &Path, crs: Crs, t: Affine, w: usize, h: usize) {
@@ -73,22 +73,11 @@ fn pngs(root: &Path) -> BTreeSet<String> {
     out
 }
 
-/// RGBA pixels of a PNG (RGB gets alpha 255), decoded with the png crate.
+/// RGBA pixels of a 256-pixel PNG tile.
 fn rgba(path: &Path) -> Vec<u8> {
-    let mut d = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
-    d.set_transformations(png::Transformations::EXPAND);
-    let mut r = d.read_info().unwrap();
-    let mut buf = vec![0; r.output_buffer_size().unwrap()];
-    let info = r.next_frame(&mut buf).unwrap();
-    assert_eq!((info.width, info.height), (256, 256), "{}", path.display());
-    match info.color_type {
-        png::ColorType::Rgba => buf,
-        png::ColorType::Rgb => buf
-            .chunks(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect(),
-        c => panic!("{}: colour type {c:?}", path.display()),
-    }
+    let (w, h, px) = png_rgba(path);
+    assert_eq!((w, h), (256, 256), "{}", path.display());
+    px
 }
 
 fn gdal2tiles(src: &Path, out: &Path, zooms: &str) -> f64 {

@@ -220,6 +220,26 @@ fn reap(base: &Path) {
     });
 }
 
+/// A PNG decoded with the png crate as RGBA (RGB gets alpha 255, palettes are expanded):
+/// `(width, height, pixels)`. Panics on other colour types, naming the file.
+pub fn png_rgba(path: &Path) -> (u32, u32, Vec<u8>) {
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut d = png::Decoder::new(std::io::BufReader::new(f));
+    d.set_transformations(png::Transformations::EXPAND);
+    let mut r = d.read_info().unwrap();
+    let mut buf = vec![0; r.output_buffer_size().unwrap()];
+    let info = r.next_frame(&mut buf).unwrap();
+    let px = match info.color_type {
+        png::ColorType::Rgba => buf,
+        png::ColorType::Rgb => buf
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        c => panic!("{}: colour type {c:?}", path.display()),
+    };
+    (info.width, info.height, px)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
