@@ -147,7 +147,7 @@ fn ensure_fetch_and_export_skip_what_exists() {
     let g = TileGeoref::of_tile(t.tile);
     assert_eq!((t.height, t.width, t.bands), (g.height, g.width, 128));
     assert_eq!(t.data.len(), t.height * t.width * 128);
-    assert_eq!(t.epsg, g.crs.epsg());
+    assert_eq!(t.epsg, g.crs.epsg().unwrap());
     assert_eq!(t.transform, g.transform.to_array());
     assert!(dir.join(tessera_api::tiles::METADATA_FILE).is_file());
     // Present now: a second call fetches nothing.

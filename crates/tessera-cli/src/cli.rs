@@ -334,8 +334,10 @@ pub struct MosaicArgs {
     /// Year.
     #[arg(long, default_value_t = 2024)]
     pub year: i32,
-    /// Target CRS: EPSG:4326, EPSG:3857 or a UTM zone (EPSG:326NN / EPSG:327NN).
-    #[arg(long, default_value = "EPSG:4326")]
+    /// Target CRS: EPSG:4326, EPSG:3857, a UTM zone (EPSG:326NN / EPSG:327NN), `tm` (a
+    /// transverse Mercator centred on the region) or its PROJ string
+    /// ('+proj=tmerc +lat_0=LAT +lon_0=LON').
+    #[arg(long, default_value = "EPSG:4326", allow_hyphen_values = true)]
     pub crs: String,
     /// Pixel size in the target CRS's units, "X" or "X,Y" [default: 10 m when the target
     /// is the first tile's own CRS, else GDAL's suggested resolution for it].
@@ -350,6 +352,14 @@ pub struct MosaicArgs {
     /// GeoTIFF compression: zstd[:LEVEL], deflate[:LEVEL], lzw or none.
     #[arg(long, default_value = "lzw")]
     pub compress: String,
+    /// Write a Cloud-Optimized GeoTIFF: tiled, with internal overviews (2x2 averages that
+    /// skip no-data) down to one tile, directories first.
+    #[arg(long)]
+    pub cog: bool,
+    /// float32 (dequantised, NaN no-data) or int8 (codes in OUTPUT, a float32 scale per
+    /// pixel in OUTPUT_scales.tif, requantised with the model's rule: a quarter of the bytes).
+    #[arg(long, default_value = "float32")]
+    pub dtype: String,
     /// The tiles directory: tiles are read from it and downloaded into it when missing.
     #[arg(long, default_value = "tessera-tiles")]
     pub tiles: std::path::PathBuf,

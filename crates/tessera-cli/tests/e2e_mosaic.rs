@@ -201,15 +201,29 @@ fn check_case(name: &str, region: &str, crs: &str, resampling: &str, extra: &[&s
             "{name}: {g:?} vs {w:?}"
         );
     }
-    let code = crs.trim_start_matches("EPSG:");
+    let target = j["crs"].as_str().unwrap();
     for info in [&gi, &wi] {
         let wkt = info["coordinateSystem"]["wkt"].as_str().unwrap();
-        assert!(
-            wkt.contains(&format!("ID[\"EPSG\",{code}]")),
-            "{name}: {wkt}"
-        );
+        match target.strip_prefix("EPSG:") {
+            Some(code) => assert!(
+                wkt.contains(&format!("ID[\"EPSG\",{code}]")),
+                "{name}: {wkt}"
+            ),
+            // A centred transverse Mercator: GDAL reads the same projection and centre.
+            None => {
+                assert!(wkt.contains("Transverse Mercator"), "{name}: {wkt}");
+                assert!(
+                    wkt.contains("\"Longitude of natural origin\",24"),
+                    "{name}: {wkt}"
+                );
+                assert!(
+                    wkt.contains("\"Scale factor at natural origin\",1"),
+                    "{name}: {wkt}"
+                );
+            }
+        }
     }
-    let r = compare(&ours, crs, tol, &warps);
+    let r = compare(&ours, target, tol, &warps);
     println!("{name}: {r}");
     assert_eq!(r["nan_mismatch"], 0, "{name}: {r}");
     assert!(r["values"].as_u64().unwrap() > 10_000, "{name}: {r}");
@@ -229,6 +243,201 @@ fn nearest_mosaics_equal_gdalwarp_in_every_crs() {
         &["--resolution", "10"],
         0.0,
     );
+    // A transverse Mercator centred on the region (24.0 E, 69.045 N).
+    check_case(
+        "near-tm",
+        region,
+        "tm",
+        "nearest",
+        &["--resolution", "10"],
+        0.0,
+    );
+}
+
+#[test]
+fn a_centred_transverse_mercator_is_named_by_its_proj_string() {
+    let d = scratch("mosaic-tm");
+    let j = mosaic(
+        &d.join("tm.tif"),
+        "23.97,69.03,24.03,69.06",
+        &["--crs", "tm", "--resolution", "10"],
+    );
+    let crs = j["crs"].as_str().unwrap();
+    assert!(
+        crs.starts_with("+proj=tmerc +lat_0=69.045 +lon_0=24 +k=1 +x_0=0 +y_0=0"),
+        "{crs}"
+    );
+    // The centre of the region is near (0, 0) of the grid's coordinates.
+    let t: Vec<f64> = serde_json::from_value(j["transform"].clone()).unwrap();
+    let (w, h) = (j["width"].as_f64().unwrap(), j["height"].as_f64().unwrap());
+    let (cx, cy) = (t[2] + w * t[0] / 2.0, t[5] + h * t[4] / 2.0);
+    assert!(cx.abs() < 20.0 && cy.abs() < 20.0, "centre at ({cx}, {cy})");
+    // The same CRS given as its PROJ string makes the same grid.
+    let k = mosaic(
+        &d.join("tm2.tif"),
+        "23.97,69.03,24.03,69.06",
+        &["--crs", crs, "--resolution", "10"],
+    );
+    assert_eq!(k["transform"], j["transform"]);
+    assert_eq!(k["crs"], j["crs"]);
+}
+
+/// GDAL's COG validator, GDAL's own average overviews of the plain mosaic, and the COG's
+/// pixels, all read with GDAL's Python bindings (Debian's python3-gdal).
+const COG_CHECK: &str = r#"
+import json, sys, shutil, subprocess
+sys.path.insert(0, "/usr/share/doc/python3-gdal/examples")
+from osgeo import gdal
+import numpy as np
+import validate_cloud_optimized_geotiff as v
+gdal.UseExceptions()
+cog, plain, work = sys.argv[1], sys.argv[2], sys.argv[3]
+warnings, errors, details = v.validate(cog, full_check=True)
+ref = work + "/ref.tif"
+shutil.copy(plain, ref)
+c = gdal.Open(cog)
+n = c.GetRasterBand(1).GetOverviewCount()
+levels = " ".join(str(2 ** (i + 1)) for i in range(n))
+subprocess.run(["gdaladdo", "-q", "-r", "average", ref] + levels.split(), check=True)
+r, p = gdal.Open(ref), gdal.Open(plain)
+def arr(b):
+    return b.ReadAsArray().astype(np.float64)
+same_main = all(np.array_equal(arr(c.GetRasterBand(i)), arr(p.GetRasterBand(i)), equal_nan=True)
+                for i in range(1, c.RasterCount + 1))
+worst = []
+sizes = []
+for o in range(n):
+    diffs = []
+    for i in range(1, c.RasterCount + 1):
+        a, b = arr(c.GetRasterBand(i).GetOverview(o)), arr(r.GetRasterBand(i).GetOverview(o))
+        sizes.append([a.shape[1], a.shape[0], b.shape[1], b.shape[0]])
+        both = ~np.isnan(a) & ~np.isnan(b)
+        diffs.append(float(np.abs(a[both] - b[both]).max() / max(np.abs(b[both]).max(), 1e-6)))
+        diffs.append(float((np.isnan(a) != np.isnan(b)).mean()))
+    worst.append(max(diffs))
+print(json.dumps({"errors": errors, "warnings": warnings, "overviews": n, "same_main": bool(same_main),
+                  "worst": worst, "sizes": sizes[::c.RasterCount],
+                  "block": c.GetRasterBand(1).GetBlockSize(), "srs": c.GetProjection()[:40]}))
+"#;
+
+#[test]
+fn cog_output_is_valid_and_its_overviews_average_like_gdal() {
+    let d = scratch("mosaic-cog");
+    let (cog, plain) = (d.join("cog.tif"), d.join("plain.tif"));
+    // 2 tiles' worth at 10 m in UTM 34: a few overview levels of 16-pixel tiles.
+    let region = "23.97,69.03,24.03,69.06";
+    let args = [
+        "--crs",
+        "EPSG:32634",
+        "--resolution",
+        "10",
+        "--memory-mb",
+        "16",
+    ];
+    let a = mosaic(&cog, region, &[&args[..], &["--cog"]].concat());
+    let b = mosaic(&plain, region, &args);
+    assert_eq!(a["cog"], true);
+    assert_eq!(a["transform"], b["transform"]);
+    let out = run_tool(
+        "/usr/bin/python3",
+        &[
+            "-c",
+            COG_CHECK,
+            &cog.display().to_string(),
+            &plain.display().to_string(),
+            &d.display().to_string(),
+        ],
+    );
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    println!("{r}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert!(r["overviews"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["same_main"].as_bool().unwrap(), "{r}");
+    // Each level's size is GDAL's, and so are its values (each level averaged from the
+    // one above, partly covered pixels weighted, NaN left out), float rounding aside.
+    for s in r["sizes"].as_array().unwrap() {
+        assert_eq!(s[0], s[2], "{r}");
+        assert_eq!(s[1], s[3], "{r}");
+    }
+    for w in r["worst"].as_array().unwrap() {
+        assert!(w.as_f64().unwrap() < 1e-6, "{r}");
+    }
+    assert!(
+        !d.read_dir()
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with('.'))
+    );
+}
+
+/// Reads an int8 mosaic and its scales with GDAL and dequantises them; compares with the
+/// float32 mosaic of the same region.
+const INT8_CHECK: &str = r#"
+import json, sys
+from osgeo import gdal
+import numpy as np
+gdal.UseExceptions()
+q8, sc, f32 = (gdal.Open(p) for p in sys.argv[1:4])
+q = q8.ReadAsArray().astype(np.int16)
+q = np.where(q > 127, q - 256, q) if q8.GetRasterBand(1).DataType == gdal.GDT_Byte else q
+s = sc.ReadAsArray().astype(np.float32)
+f = f32.ReadAsArray().astype(np.float32)
+deq = q.astype(np.float32) * s[None]
+valid = ~np.isnan(f[0])
+err = np.abs(deq - f)[:, valid]
+print(json.dumps({
+    "bands": q8.RasterCount, "type": gdal.GetDataTypeName(q8.GetRasterBand(1).DataType),
+    "pixeltype": q8.GetRasterBand(1).GetMetadataItem("PIXELTYPE", "IMAGE_STRUCTURE"),
+    "nan_same": bool(np.array_equal(np.isnan(s), ~valid)),
+    "max_err_in_scales": float((err / np.maximum(s[valid][None], 1e-30)).max()),
+    "max_abs_code": int(np.abs(q[:, valid & (np.abs(f).max(axis=0) > 0)]).max(axis=0).min()),
+    "same_grid": q8.GetGeoTransform() == f32.GetGeoTransform() == sc.GetGeoTransform(),
+    "bytes_ratio": None,
+}))
+"#;
+
+#[test]
+fn int8_output_dequantises_to_the_float32_mosaic() {
+    let d = scratch("mosaic-int8");
+    let (q, f) = (d.join("q.tif"), d.join("f.tif"));
+    let region = "23.97,69.03,24.03,69.06";
+    for crs in ["EPSG:32634", "EPSG:4326"] {
+        // A budget that lets both files use 512-pixel tiles (equal padding).
+        let base = ["--crs", crs, "--compress", "none", "--memory-mb", "4096"];
+        let a = mosaic(&q, region, &[&base[..], &["--dtype", "int8"]].concat());
+        mosaic(&f, region, &base);
+        let scales = d.join("q_scales.tif");
+        assert_eq!(a["scales"].as_str().unwrap(), scales.display().to_string());
+        let out = run_tool(
+            "/usr/bin/python3",
+            &[
+                "-c",
+                INT8_CHECK,
+                &q.display().to_string(),
+                &scales.display().to_string(),
+                &f.display().to_string(),
+            ],
+        );
+        let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        println!("{crs}: {r}");
+        assert_eq!(r["bands"], 128, "{r}");
+        assert_eq!(r["pixeltype"], "SIGNEDBYTE", "{r}");
+        assert!(r["nan_same"].as_bool().unwrap(), "{r}");
+        assert!(r["same_grid"].as_bool().unwrap(), "{r}");
+        // Requantised with the model's rule: within half a step, and every pixel that is not
+        // all zeros uses ±127.
+        assert!(
+            r["max_err_in_scales"].as_f64().unwrap() <= 0.5 + 1e-3,
+            "{r}"
+        );
+        assert_eq!(r["max_abs_code"], 127, "{r}");
+        // A quarter of the bytes, plus one float per pixel: (128 + 4) / 512.
+        let (lq, ls, lf) = (
+            std::fs::metadata(&q).unwrap().len(),
+            std::fs::metadata(&scales).unwrap().len(),
+            std::fs::metadata(&f).unwrap().len(),
+        );
+        assert!((lq + ls) as f64 <= 0.27 * lf as f64, "{lq} + {ls} vs {lf}");
+    }
 }
 
 #[test]

@@ -18,6 +18,41 @@ pub struct TargetGrid {
     pub height: usize,
 }
 
+/// A target CRS as a user names it: a CRS, or `tm` for a transverse Mercator centred on
+/// the region (scale 1 on its central meridian, least distortion across it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrsChoice {
+    /// This CRS.
+    Crs(Crs),
+    /// A [`Crs::LocalTm`] centred on the region's bounding box.
+    CentredTm,
+}
+
+impl CrsChoice {
+    /// The CRS for a region: [`Crs::LocalTm`] at the centre of `region` for `CentredTm`.
+    pub fn resolve(&self, region: &Bbox) -> Crs {
+        match *self {
+            CrsChoice::Crs(c) => c,
+            CrsChoice::CentredTm => Crs::local_tm(
+                (region.west + region.east) / 2.0,
+                (region.south + region.north) / 2.0,
+            )
+            .unwrap_or(Crs::Wgs84),
+        }
+    }
+}
+
+impl std::str::FromStr for CrsChoice {
+    type Err = tessera_core::CrsError;
+    /// `tm` (or `tmerc`) for the centred transverse Mercator, else a CRS.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tm" | "tmerc" => Ok(CrsChoice::CentredTm),
+            _ => s.parse().map(CrsChoice::Crs),
+        }
+    }
+}
+
 /// The bounds `[W, S, E, N]` of a WGS84 box in `crs`: the extremes of its edges, each
 /// densified with 21 points between the corners (rasterio's `transform_bounds`).
 pub fn transform_bounds(bbox: &Bbox, crs: &Crs) -> [f64; 4] {

@@ -25,7 +25,7 @@ pub mod web_ready;
 pub mod webtiles;
 
 pub use colour::Balance;
-pub use grid::TargetGrid;
+pub use grid::{CrsChoice, TargetGrid};
 pub use mosaic::{Mosaic, MosaicOptions, Overlap, Source};
 pub use warp::Resampling;
 

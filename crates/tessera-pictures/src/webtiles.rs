@@ -81,9 +81,9 @@ impl TileRenderer {
     pub fn new(src: RgbaGeoTiff) -> Result<TileRenderer, PictureError> {
         if src.crs() != tessera_core::Crs::WebMercator {
             return Err(PictureError::Usage(format!(
-                "{} is in EPSG:{}; web tiles are cut from EPSG:3857",
+                "{} is in {}; web tiles are cut from EPSG:3857",
                 src.path().display(),
-                src.crs().epsg()
+                src.crs()
             )));
         }
         let t = src.georef.transform;

@@ -16,6 +16,12 @@ use tessera_core::{Affine, Crs, TileGeoref, TileId};
 
 use crate::errors::{to_py, usage};
 
+/// The EPSG code of a tile's CRS (tiles are in UTM zones, which all have one).
+fn epsg_of(crs: &Crs) -> PyResult<u32> {
+    crs.epsg()
+        .ok_or_else(|| usage(format!("{crs} has no EPSG code; tiles are in UTM zones")))
+}
+
 /// Tile files opened by this module (landmasks, NPY pairs, GeoTIFFs) since the last
 /// reset: lets a test tell a targeted lookup from a directory scan.
 static OPENS: AtomicU64 = AtomicU64::new(0);
@@ -52,7 +58,7 @@ pub fn raster_georeference(
 ) -> PyResult<(u32, [f64; 6], usize, usize)> {
     opened();
     let g = py.detach(|| raster_georef(&path)).map_err(to_py)?;
-    Ok((g.crs.epsg(), g.transform.to_array(), g.width, g.height))
+    Ok((epsg_of(&g.crs)?, g.transform.to_array(), g.width, g.height))
 }
 
 /// `[(kind, path)]` of the files that would hold tile-year `(lon, lat, year)` in `dir`,
@@ -181,7 +187,7 @@ impl NativeGeoTiffTile {
     #[getter]
     fn georeference(&self) -> PyResult<(u32, [f64; 6], usize, usize)> {
         let g = self.t.georef().map_err(to_py)?;
-        Ok((g.crs.epsg(), g.transform.to_array(), g.width, g.height))
+        Ok((epsg_of(&g.crs)?, g.transform.to_array(), g.width, g.height))
     }
 
     /// Bands per pixel.

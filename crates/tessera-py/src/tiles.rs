@@ -386,7 +386,7 @@ impl NativeTiles {
                     m.tile.map(|t| t.lat()),
                     m.row,
                     m.col,
-                    m.crs.map(|c| c.epsg()),
+                    m.crs.and_then(|c| c.epsg()),
                     m.status,
                 )
             })

@@ -97,12 +97,8 @@ fn check_landmask(root: &Path, key: &str, tile: TileId) -> Vec<String> {
         Ok(r) => {
             let i = r.info();
             let mut out = Vec::new();
-            if i.epsg != Some(g.crs.epsg()) {
-                out.push(format!(
-                    "{key}: CRS {:?}, expected EPSG:{}",
-                    i.epsg,
-                    g.crs.epsg()
-                ));
+            if i.epsg != g.crs.epsg() {
+                out.push(format!("{key}: CRS {:?}, expected {}", i.epsg, g.crs));
             }
             if (i.width as usize, i.height as usize) != (g.width, g.height) {
                 out.push(format!(

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use tessera_client::{ClientError, Result};
 use tessera_core::{Affine, Bbox, Crs, TileGeoref, utm_zone};
-use tessera_formats::geotiff::Compression;
 use tessera_pictures::mosaic::{Mosaic, MosaicOptions, Source};
 use tessera_pictures::{PictureError, TargetGrid};
 
@@ -147,7 +146,7 @@ impl Store {
         depth: Option<usize>,
         opts: MosaicOptions,
         out: &Path,
-        compression: Compression,
+        output: crate::tiles::OutputOptions,
         progress: &Progress,
     ) -> Result<StoreMosaicFile> {
         let sources = self.zone_sources(bbox, year, depth, progress)?;
@@ -157,7 +156,7 @@ impl Store {
             ("TESSERA_ZONE_COUNT", sources.len().to_string()),
             ("TESSERA_STORE", self.url().to_string()),
         ];
-        let w = crate::tiles::write_mosaic(&m, crs, year, &tags, out, compression, progress)?;
+        let w = crate::tiles::write_mosaic(&m, crs, year, &tags, out, output, progress)?;
         Ok(StoreMosaicFile {
             path: w.path,
             grid: m.grid,

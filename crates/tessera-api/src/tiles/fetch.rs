@@ -253,7 +253,7 @@ impl TileDataset {
             height: t.georef.height,
             width: t.georef.width,
             bands: t.bands(),
-            epsg: t.crs().epsg(),
+            epsg: t.crs().epsg().unwrap_or_default(), // tiles are in UTM: always coded,
             transform: t.georef.transform.to_array(),
         })
     }

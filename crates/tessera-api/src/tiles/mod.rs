@@ -28,7 +28,9 @@ pub use fetch::{
     EnsureOptions, EnsureReport, ExportOptions, ExportReport, TileArray, tile_present,
 };
 pub use info::{DatasetCounts, LocalTilesSummary, StoreUrl, dataset_store_urls, local_tiles};
-pub use mosaic::{MosaicArray, MosaicFile, MosaicRequest, mosaic};
+pub use mosaic::{
+    MosaicArray, MosaicFile, MosaicRequest, OutputOptions, OutputType, mosaic, scales_path,
+};
 pub(crate) use mosaic::{picture_error, write_mosaic};
 pub use sample::{PointSamples, SampleSource, prepare_tiles_dir};
 pub use tessera_client::export::{METADATA_FILE, parse_bands};

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use tessera_client::local::{EmbeddingTile, npy_paths};
 use tessera_client::{ClientError, Result};
 use tessera_core::Bbox;
-use tessera_formats::geotiff::{Compression, GdalMetadata};
+use tessera_formats::geotiff::GdalMetadata;
 use tessera_pictures::mosaic::{Mosaic, MosaicOptions, Source};
 use tessera_pictures::output::Written;
+pub use tessera_pictures::output::{OutputOptions, OutputType, scales_path};
 use tessera_pictures::{PictureError, TargetGrid};
 
 use super::TileDataset;
@@ -60,7 +61,7 @@ pub(crate) fn write_mosaic<S: Source>(
     year: i32,
     tags: &[(&str, String)],
     out: &Path,
-    compression: Compression,
+    output: OutputOptions,
     progress: &Progress,
 ) -> Result<Written> {
     let mut md = GdalMetadata::default();
@@ -70,10 +71,10 @@ pub(crate) fn write_mosaic<S: Source>(
         md.set(k, v.clone());
     }
     progress.start_phase("mosaic", m.grid.height as u64);
-    tessera_pictures::output::write_geotiff(
+    tessera_pictures::output::write_mosaic(
         m,
         out,
-        compression,
+        output,
         md,
         &|| progress.is_cancelled(),
         &|done, _| progress.set_done(done),
@@ -161,7 +162,7 @@ impl TileDataset {
         opts: MosaicOptions,
         auto_download: bool,
         out: &Path,
-        compression: Compression,
+        output: OutputOptions,
         progress: &Progress,
     ) -> Result<MosaicFile> {
         let tiles = self.mosaic_tiles(dir, bbox, year, auto_download, progress)?;
@@ -171,7 +172,7 @@ impl TileDataset {
             ("TESSERA_TILE_COUNT", tiles.len().to_string()),
             ("TESSERA_DATASET", self.label()),
         ];
-        let w = write_mosaic(&m, crs, year, &tags, out, compression, progress)?;
+        let w = write_mosaic(&m, crs, year, &tags, out, output, progress)?;
         Ok(MosaicFile {
             path: w.path,
             grid: m.grid,
@@ -196,10 +197,12 @@ pub struct MosaicRequest {
     pub auto_download: bool,
     /// Grid, resampling and memory budget.
     pub opts: MosaicOptions,
+    /// The target CRS; replaces `opts.crs` when set (`tm`: centred on the region).
+    pub crs: Option<tessera_pictures::CrsChoice>,
     /// The GeoTIFF to write.
     pub output: PathBuf,
-    /// Its compression.
-    pub compression: Compression,
+    /// Its compression, layout (GeoTIFF or COG) and sample type.
+    pub output_options: OutputOptions,
 }
 
 /// Resolves the dataset and region of `req` and writes its mosaic (one call for a face).
@@ -218,16 +221,20 @@ pub fn mosaic(
         )));
     }
     let region = super::resolve_region(&req.region, progress)?;
+    let mut opts = req.opts.clone();
+    if let Some(c) = req.crs {
+        opts.crs = c.resolve(&region.bounds());
+    }
     let ds = TileDataset::open(ctx, dataset, progress)?;
     let created = super::prepare_output(&req.tiles_dir)?;
     let r = ds.mosaic_to_geotiff(
         &req.tiles_dir,
         &region.bounds(),
         req.year,
-        req.opts.clone(),
+        opts,
         req.auto_download,
         &req.output,
-        req.compression,
+        req.output_options,
         progress,
     );
     if r.is_err() {

@@ -2,8 +2,11 @@
 
 use serde_json::json;
 use tessera_api::Progress;
-use tessera_api::tiles::{Compression, MosaicOptions, MosaicRequest, Resampling, mosaic};
+use tessera_api::tiles::{
+    Compression, MosaicOptions, MosaicRequest, OutputOptions, OutputType, Resampling, mosaic,
+};
 use tessera_core::Crs;
+use tessera_pictures::CrsChoice;
 
 use crate::cli::{GlobalArgs, MosaicArgs};
 use crate::commands::common::{cli_err, context, dataset_options, print_notes};
@@ -35,16 +38,26 @@ fn resolution(s: &str) -> anyhow::Result<(f64, f64)> {
 }
 
 pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
-    let crs: Crs = a
+    let choice: CrsChoice = a
         .crs
         .parse()
         .map_err(|e: tessera_core::CrsError| usage(e.to_string()))?;
+    // `tm` is resolved on the region; until then the options carry WGS84.
+    let crs = match choice {
+        CrsChoice::Crs(c) => c,
+        CrsChoice::CentredTm => Crs::Wgs84,
+    };
     let resampling: Resampling = a.resampling.parse().map_err(usage)?;
     let res = a.resolution.as_deref().map(resolution).transpose()?;
     let compression: Compression = a
         .compress
         .parse()
         .map_err(|e: tessera_formats::geotiff::codec::BadCompression| usage(e.to_string()))?;
+    let output = OutputOptions {
+        compression,
+        cog: a.cog,
+        dtype: a.dtype.parse::<OutputType>().map_err(usage)?,
+    };
     if !(16..=1 << 20).contains(&a.memory_mb) {
         return Err(usage("--memory-mb must be between 16 and 1048576"));
     }
@@ -61,7 +74,7 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 return Err(usage("--store-url and --depth require --source zarr"));
             }
         }
-        "zarr" => return from_store(a, g, opts, compression),
+        "zarr" => return from_store(a, g, opts, choice, output),
         other => {
             return Err(usage(format!(
                 "--source must be tiles or zarr, got '{other}'"
@@ -74,8 +87,9 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         tiles_dir: a.tiles.clone(),
         auto_download: !a.offline,
         opts,
+        crs: Some(choice),
         output: a.output.clone(),
-        compression,
+        output_options: output,
     };
     let ctx = context(g)?;
     let p = Progress::new();
@@ -99,8 +113,9 @@ pub fn run(a: &MosaicArgs, g: &GlobalArgs) -> anyhow::Result<()> {
 fn from_store(
     a: &MosaicArgs,
     g: &GlobalArgs,
-    opts: MosaicOptions,
-    compression: Compression,
+    mut opts: MosaicOptions,
+    choice: CrsChoice,
+    output: OutputOptions,
 ) -> anyhow::Result<()> {
     if a.offline || a.registry_dir.is_some() {
         return Err(usage(
@@ -111,6 +126,7 @@ fn from_store(
     let p = Progress::new();
     let region =
         tessera_api::tiles::resolve_region(&region_args(&a.region), &p).map_err(cli_err)?;
+    opts.crs = choice.resolve(&region.bounds());
     let sref = crate::commands::zarr::store_ref(&ctx, a.store_url.as_deref(), &a.dataset, g)?;
     let store = crate::commands::zarr::open(&ctx, sref, 16)?;
     let run = || {
@@ -120,7 +136,7 @@ fn from_store(
             a.depth,
             opts,
             &a.output,
-            compression,
+            output,
             &p,
         )
     };
@@ -158,17 +174,24 @@ fn report(
     strip_rows: usize,
 ) {
     let t = grid.transform;
+    let int8 = a.dtype.parse::<OutputType>() == Ok(OutputType::Int8);
+    let scales = int8.then(|| tessera_api::tiles::scales_path(path));
     if a.json {
         println!(
             "{}",
-            json!({"output": path, "crs": grid.crs.to_string(), "width": grid.width,
+            json!({"output": path, "scales": scales, "cog": a.cog,
+                   "dtype": if int8 { "int8" } else { "float32" },
+                   "crs": grid.crs.to_string(), "width": grid.width,
                    "height": grid.height, "bands": bands, what: n,
                    "transform": [t.a, t.b, t.c, t.d, t.e, t.f], "strip_rows": strip_rows})
         );
     } else if !g.quiet {
         println!(
-            "Wrote {} ({} x {} pixels, {bands} bands, {}, {n} {what})",
+            "Wrote {}{} ({} x {} pixels, {bands} bands, {}, {n} {what})",
             path.display(),
+            scales
+                .map(|s| format!(" and {}", s.display()))
+                .unwrap_or_default(),
             grid.width,
             grid.height,
             grid.crs,

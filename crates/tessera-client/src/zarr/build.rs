@@ -171,7 +171,7 @@ pub fn placement(tile: TileId, g: &ZoneGrid) -> (i64, i64, usize, usize) {
     let geo = TileGeoref::of_tile(tile);
     let e = geo.transform.c;
     let mut n = geo.transform.f;
-    if (32701..=32760).contains(&geo.crs.epsg()) {
+    if matches!(geo.crs, tessera_core::Crs::Utm { north: false, .. }) {
         n -= 10_000_000.0;
     }
     let col = ((e - g.origin_x) / 10.0).floor() as i64;

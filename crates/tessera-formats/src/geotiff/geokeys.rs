@@ -24,6 +24,16 @@ const GEOG_CITATION: u16 = 2049;
 const GEOG_ANGULAR_UNITS: u16 = 2054;
 const PROJECTED_CS_TYPE: u16 = 3072;
 const PROJ_LINEAR_UNITS: u16 = 3076;
+const PROJECTION: u16 = 3074;
+const PROJ_COORD_TRANS: u16 = 3075;
+const PROJ_NAT_ORIGIN_LONG: u16 = 3080;
+const PROJ_NAT_ORIGIN_LAT: u16 = 3081;
+const PROJ_FALSE_EASTING: u16 = 3082;
+const PROJ_FALSE_NORTHING: u16 = 3083;
+const PROJ_SCALE_AT_NAT_ORIGIN: u16 = 3092;
+const USER_DEFINED: u16 = 32767;
+/// ProjCoordTransGeoKey value of a transverse Mercator.
+const CT_TRANSVERSE_MERCATOR: u16 = 1;
 
 /// Raster type PixelIsArea (the corner of the top-left pixel is the tie point).
 pub const RASTER_PIXEL_IS_AREA: u16 = 1;
@@ -38,10 +48,12 @@ pub fn crs_citation(crs: &Crs) -> String {
         Crs::Utm { zone, north } => {
             format!("WGS 84 / UTM zone {zone}{}", if north { "N" } else { "S" })
         }
+        Crs::LocalTm { .. } => "WGS 84 / Transverse Mercator".to_string(),
     }
 }
 
-/// Builds the GeoKeyDirectory (SHORT values) and GeoAsciiParams for an EPSG CRS.
+/// Builds the GeoKeyDirectory (SHORT values) and GeoAsciiParams for an EPSG CRS (a
+/// centred transverse Mercator also needs [`geo_doubles_for`]).
 pub fn geokeys_for(crs: &Crs) -> (Vec<u16>, String) {
     // (key, location, count, value); location 0 = value inline, 34737 = ASCII params.
     let mut keys: Vec<[u16; 4]> = Vec::new();
@@ -53,16 +65,39 @@ pub fn geokeys_for(crs: &Crs) -> (Vec<u16>, String) {
         keys.push([key, TAG_GEO_ASCII_PARAMS, text.len() as u16 + 1, offset]);
     };
     let citation = crs_citation(crs);
-    if crs.is_projected() {
+    if let Crs::LocalTm { .. } = crs {
+        // A user-defined projected CRS on WGS84; the parameters are the doubles of
+        // `geo_doubles_for`, in this order.
         keys.push([GT_MODEL_TYPE, 0, 1, 1]);
         keys.push([GT_RASTER_TYPE, 0, 1, RASTER_PIXEL_IS_AREA]);
         push_ascii(&mut keys, GT_CITATION, &citation);
-        keys.push([PROJECTED_CS_TYPE, 0, 1, crs.epsg() as u16]);
+        keys.push([GEOGRAPHIC_TYPE, 0, 1, 4326]);
+        keys.push([PROJECTED_CS_TYPE, 0, 1, USER_DEFINED]);
+        keys.push([PROJECTION, 0, 1, USER_DEFINED]);
+        keys.push([PROJ_COORD_TRANS, 0, 1, CT_TRANSVERSE_MERCATOR]);
+        keys.push([PROJ_LINEAR_UNITS, 0, 1, 9001]);
+        for (i, k) in [
+            PROJ_NAT_ORIGIN_LONG,
+            PROJ_NAT_ORIGIN_LAT,
+            PROJ_FALSE_EASTING,
+            PROJ_FALSE_NORTHING,
+            PROJ_SCALE_AT_NAT_ORIGIN,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            keys.push([k, TAG_GEO_DOUBLE_PARAMS, 1, i as u16]);
+        }
+    } else if crs.is_projected() {
+        keys.push([GT_MODEL_TYPE, 0, 1, 1]);
+        keys.push([GT_RASTER_TYPE, 0, 1, RASTER_PIXEL_IS_AREA]);
+        push_ascii(&mut keys, GT_CITATION, &citation);
+        keys.push([PROJECTED_CS_TYPE, 0, 1, crs.epsg().unwrap_or(0) as u16]);
         keys.push([PROJ_LINEAR_UNITS, 0, 1, 9001]);
     } else {
         keys.push([GT_MODEL_TYPE, 0, 1, 2]);
         keys.push([GT_RASTER_TYPE, 0, 1, RASTER_PIXEL_IS_AREA]);
-        keys.push([GEOGRAPHIC_TYPE, 0, 1, crs.epsg() as u16]);
+        keys.push([GEOGRAPHIC_TYPE, 0, 1, crs.epsg().unwrap_or(0) as u16]);
         push_ascii(&mut keys, GEOG_CITATION, &citation);
         keys.push([GEOG_ANGULAR_UNITS, 0, 1, 9102]);
     }
@@ -72,6 +107,15 @@ pub fn geokeys_for(crs: &Crs) -> (Vec<u16>, String) {
         dir.extend_from_slice(&k);
     }
     (dir, ascii)
+}
+
+/// The GeoDoubleParams of `crs` (empty for EPSG-coded CRSs): a centred transverse
+/// Mercator's origin longitude and latitude, false easting and northing, and scale.
+pub fn geo_doubles_for(crs: &Crs) -> Vec<f64> {
+    match crs.tm_centre() {
+        Some((lon, lat)) => vec![lon, lat, 0.0, 0.0, 1.0],
+        None => Vec::new(),
+    }
 }
 
 /// What a GeoKey directory says.
@@ -85,6 +129,10 @@ pub struct GeoKeys {
     pub projected_epsg: Option<u16>,
     /// GeographicTypeGeoKey.
     pub geographic_epsg: Option<u16>,
+    /// ProjCoordTransGeoKey (1: transverse Mercator).
+    pub coord_trans: Option<u16>,
+    /// Double-valued keys (key, index into GeoDoubleParams).
+    pub doubles: Vec<(u16, u16)>,
 }
 
 impl GeoKeys {
@@ -97,18 +145,56 @@ impl GeoKeys {
         let entries = dir.get(4..4 + n * 4)?;
         let mut out = GeoKeys::default();
         for e in entries.chunks_exact(4) {
+            if e[1] == TAG_GEO_DOUBLE_PARAMS && e[2] == 1 {
+                out.doubles.push((e[0], e[3]));
+                continue;
+            }
             if e[1] != 0 || e[2] != 1 {
-                continue; // values stored elsewhere (ASCII, double) are not needed here
+                continue; // ASCII values are not needed here
             }
             match e[0] {
                 GT_MODEL_TYPE => out.model_type = Some(e[3]),
                 GT_RASTER_TYPE => out.raster_type = Some(e[3]),
                 PROJECTED_CS_TYPE => out.projected_epsg = Some(e[3]),
                 GEOGRAPHIC_TYPE => out.geographic_epsg = Some(e[3]),
+                PROJ_COORD_TRANS => out.coord_trans = Some(e[3]),
                 _ => {}
             }
         }
         Some(out)
+    }
+
+    /// The CRS: an EPSG code we implement, or a user-defined transverse Mercator on WGS84
+    /// with scale 1 and no false origin (what we write for [`Crs::LocalTm`]); `doubles` is
+    /// the GeoDoubleParams tag.
+    pub fn crs(&self, doubles: &[f64]) -> Option<Crs> {
+        if let Some(c) = self.epsg() {
+            return Crs::from_epsg(c).ok();
+        }
+        if self.model_type != Some(1)
+            || self.coord_trans != Some(CT_TRANSVERSE_MERCATOR)
+            || self.geographic_epsg.is_some_and(|g| g != 4326)
+        {
+            return None;
+        }
+        let get = |key: u16| {
+            self.doubles
+                .iter()
+                .find(|(k, _)| *k == key)
+                .and_then(|&(_, i)| doubles.get(usize::from(i)).copied())
+        };
+        let zero = |key: u16| get(key).unwrap_or(0.0) == 0.0;
+        if get(PROJ_SCALE_AT_NAT_ORIGIN).unwrap_or(1.0) != 1.0
+            || !zero(PROJ_FALSE_EASTING)
+            || !zero(PROJ_FALSE_NORTHING)
+        {
+            return None;
+        }
+        Crs::local_tm(
+            get(PROJ_NAT_ORIGIN_LONG)?,
+            get(PROJ_NAT_ORIGIN_LAT).unwrap_or(0.0),
+        )
+        .ok()
     }
 
     /// The EPSG code of the CRS (projected if given, else geographic), ignoring the

@@ -2,6 +2,7 @@
 //! metadata) and a reader for what we and GDAL write.
 
 pub mod codec;
+pub mod cog;
 pub mod geokeys;
 pub mod metadata;
 pub mod reader;

@@ -444,7 +444,17 @@ fn read_info<R: Read + Seek>(
         keys.as_ref().and_then(|k| k.raster_type),
     );
     let epsg = keys.as_ref().and_then(GeoKeys::epsg);
-    let crs = epsg.and_then(|c| Crs::from_epsg(c).ok());
+    let doubles: Vec<f64> = match keys.as_ref().filter(|k| !k.doubles.is_empty()) {
+        Some(_) => match dec
+            .find_tag(Tag::Unknown(super::geokeys::TAG_GEO_DOUBLE_PARAMS))
+            .map_err(de)?
+        {
+            Some(v) => v.into_f64_vec().map_err(de)?,
+            None => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    let crs = keys.as_ref().and_then(|k| k.crs(&doubles));
     let ascii = |dec: &mut Decoder<R>, tag: u16| -> Result<Option<String>, TiffError> {
         match dec.find_tag(Tag::Unknown(tag)).map_err(de)? {
             Some(v) => Ok(Some(v.into_string().map_err(de)?)),

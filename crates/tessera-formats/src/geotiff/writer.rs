@@ -99,6 +99,9 @@ pub struct GeoTiffSpec {
     /// The first band past the colour bands is unassociated alpha (ExtraSamples 2), as
     /// GDAL writes RGBA; otherwise extra bands are unspecified (0).
     pub alpha: bool,
+    /// This image is a reduced-resolution version (an overview) of the first image
+    /// (NewSubfileType bit 1); with `mask_subfile`, the mask of an overview.
+    pub overview: bool,
 }
 
 impl GeoTiffSpec {
@@ -122,6 +125,7 @@ impl GeoTiffSpec {
             palette: None,
             mask_subfile: false,
             alpha: false,
+            overview: false,
         }
     }
 
@@ -717,111 +721,138 @@ impl<W: Write + Seek> GeoTiffWriter<W> {
     }
 
     fn entries(&self) -> Vec<Entry> {
-        let s = &self.spec;
-        let spp = s.bands;
-        let mut e = vec![
-            Entry::long(256, s.width),
-            Entry::long(257, s.height),
-            Entry::shorts(258, &vec![(s.dtype.size() * 8) as u16; usize::from(spp)]),
-            Entry::shorts(259, &[s.compression.tag_value()]),
-            Entry::shorts(
-                262,
-                &[match (s.photometric, &s.palette) {
-                    _ if s.mask_subfile => 4,
-                    (_, Some(_)) => 3,
-                    (Photometric::MinIsBlack, None) => 1,
-                    (Photometric::Rgb, None) => 2,
-                }],
-            ),
-            Entry::shorts(277, &[spp]),
-            Entry::shorts(
-                284,
-                &[match s.interleave {
-                    Interleave::Pixel => 1,
-                    Interleave::Band => 2,
-                }],
-            ),
-            Entry::shorts(339, &vec![s.dtype.tiff_sample_format(); usize::from(spp)]),
-        ];
-        if s.compression != Compression::None && s.predictor != Predictor::None {
-            e.push(Entry::shorts(317, &[s.predictor.tag_value()]));
-        }
-        let colour = match s.photometric {
-            Photometric::MinIsBlack => 1,
-            Photometric::Rgb => 3,
-        };
-        if spp > colour {
-            let mut extra = vec![0; usize::from(spp - colour)];
-            if s.alpha {
-                extra[0] = 2;
-            }
-            e.push(Entry::shorts(338, &extra));
-        }
-        if let Some(p) = &s.palette {
-            // 256 reds, then greens, then blues, scaled to 16 bits; unlisted values black.
-            let mut map = vec![0u16; 3 * 256];
-            for (i, c) in p.iter().take(256).enumerate() {
-                for k in 0..3 {
-                    map[k * 256 + i] = u16::from(c[k]) * 257;
-                }
-            }
-            e.push(Entry::shorts(320, &map));
-        }
-        let (offset_tag, count_tag) = match s.layout {
-            Layout::Tiled(t) => {
-                e.push(Entry::long(322, t));
-                e.push(Entry::long(323, t));
-                (324, 325)
-            }
-            Layout::Striped(r) => {
-                e.push(Entry::long(278, r.min(s.height)));
-                (273, 279)
-            }
-        };
-        e.push(self.offsets_entry(offset_tag, &self.offsets));
-        e.push(self.offsets_entry(count_tag, &self.counts));
-        if s.mask_subfile {
-            e.push(Entry::long(254, 4));
-        }
-        if let Some((crs, t)) = s.georef.as_ref().filter(|_| !s.mask_subfile) {
-            match model_tags(t) {
-                ModelTags::ScaleTiepoint(scale, tie) => {
-                    e.push(Entry::doubles(geokeys::TAG_MODEL_PIXEL_SCALE, &scale));
-                    e.push(Entry::doubles(geokeys::TAG_MODEL_TIEPOINT, &tie));
-                }
-                ModelTags::Matrix(m) => {
-                    e.push(Entry::doubles(geokeys::TAG_MODEL_TRANSFORMATION, &m))
-                }
-            }
-            let (dir, ascii) = geokeys_for(crs);
-            e.push(Entry::shorts(geokeys::TAG_GEO_KEY_DIRECTORY, &dir));
-            e.push(Entry::ascii(geokeys::TAG_GEO_ASCII_PARAMS, &ascii));
-        }
-        if let Some(xml) = s.metadata.to_xml() {
-            e.push(Entry::ascii(TAG_GDAL_METADATA, &xml));
-        }
-        if let Some(nd) = s.nodata {
-            e.push(Entry::ascii(TAG_GDAL_NODATA, &format_nodata(nd)));
-        }
-        e.sort_by_key(|x| x.tag);
-        e
+        entries_for(&self.spec, self.big, &self.offsets, &self.counts)
     }
 
-    fn offsets_entry(&self, tag: u16, v: &[u64]) -> Entry {
-        if self.big {
-            Entry {
-                tag,
-                typ: 16,
-                count: v.len() as u64,
-                data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    /// Finishes writing chunks without a directory: the underlying writer and where each
+    /// chunk lies in it (for assembling a file of several images, as a COG).
+    pub fn into_parts(mut self) -> Result<(W, WriterState), TiffError> {
+        if !self.pending.is_empty() || (self.rows_done != 0 && self.rows_done != self.spec.height) {
+            return Err(TiffError::InvalidSpec(format!(
+                "only {} of {} rows were written",
+                self.rows_done, self.spec.height
+            )));
+        }
+        let state = self.state()?;
+        Ok((self.w, state))
+    }
+}
+
+/// The directory entries of an image with `spec` whose chunks lie at `offsets` with sizes
+/// `counts`, sorted by tag.
+pub(crate) fn entries_for(
+    spec: &GeoTiffSpec,
+    big: bool,
+    offsets: &[u64],
+    counts: &[u64],
+) -> Vec<Entry> {
+    let s = spec;
+    let spp = s.bands;
+    let mut e = vec![
+        Entry::long(256, s.width),
+        Entry::long(257, s.height),
+        Entry::shorts(258, &vec![(s.dtype.size() * 8) as u16; usize::from(spp)]),
+        Entry::shorts(259, &[s.compression.tag_value()]),
+        Entry::shorts(
+            262,
+            &[match (s.photometric, &s.palette) {
+                _ if s.mask_subfile => 4,
+                (_, Some(_)) => 3,
+                (Photometric::MinIsBlack, None) => 1,
+                (Photometric::Rgb, None) => 2,
+            }],
+        ),
+        Entry::shorts(277, &[spp]),
+        Entry::shorts(
+            284,
+            &[match s.interleave {
+                Interleave::Pixel => 1,
+                Interleave::Band => 2,
+            }],
+        ),
+        Entry::shorts(339, &vec![s.dtype.tiff_sample_format(); usize::from(spp)]),
+    ];
+    if s.compression != Compression::None && s.predictor != Predictor::None {
+        e.push(Entry::shorts(317, &[s.predictor.tag_value()]));
+    }
+    let colour = match s.photometric {
+        Photometric::MinIsBlack => 1,
+        Photometric::Rgb => 3,
+    };
+    if spp > colour {
+        let mut extra = vec![0; usize::from(spp - colour)];
+        if s.alpha {
+            extra[0] = 2;
+        }
+        e.push(Entry::shorts(338, &extra));
+    }
+    if let Some(p) = &s.palette {
+        // 256 reds, then greens, then blues, scaled to 16 bits; unlisted values black.
+        let mut map = vec![0u16; 3 * 256];
+        for (i, c) in p.iter().take(256).enumerate() {
+            for k in 0..3 {
+                map[k * 256 + i] = u16::from(c[k]) * 257;
             }
-        } else {
-            Entry {
-                tag,
-                typ: 4,
-                count: v.len() as u64,
-                data: v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect(),
+        }
+        e.push(Entry::shorts(320, &map));
+    }
+    let (offset_tag, count_tag) = match s.layout {
+        Layout::Tiled(t) => {
+            e.push(Entry::long(322, t));
+            e.push(Entry::long(323, t));
+            (324, 325)
+        }
+        Layout::Striped(r) => {
+            e.push(Entry::long(278, r.min(s.height)));
+            (273, 279)
+        }
+    };
+    e.push(offsets_entry(big, offset_tag, offsets));
+    e.push(offsets_entry(big, count_tag, counts));
+    let subfile = u32::from(s.overview) | if s.mask_subfile { 4 } else { 0 };
+    if subfile != 0 {
+        e.push(Entry::long(254, subfile));
+    }
+    if let Some((crs, t)) = s.georef.as_ref().filter(|_| !s.mask_subfile && !s.overview) {
+        match model_tags(t) {
+            ModelTags::ScaleTiepoint(scale, tie) => {
+                e.push(Entry::doubles(geokeys::TAG_MODEL_PIXEL_SCALE, &scale));
+                e.push(Entry::doubles(geokeys::TAG_MODEL_TIEPOINT, &tie));
             }
+            ModelTags::Matrix(m) => e.push(Entry::doubles(geokeys::TAG_MODEL_TRANSFORMATION, &m)),
+        }
+        let (dir, ascii) = geokeys_for(crs);
+        e.push(Entry::shorts(geokeys::TAG_GEO_KEY_DIRECTORY, &dir));
+        e.push(Entry::ascii(geokeys::TAG_GEO_ASCII_PARAMS, &ascii));
+        let doubles = geokeys::geo_doubles_for(crs);
+        if !doubles.is_empty() {
+            e.push(Entry::doubles(geokeys::TAG_GEO_DOUBLE_PARAMS, &doubles));
+        }
+    }
+    if let Some(xml) = s.metadata.to_xml().filter(|_| !s.overview) {
+        e.push(Entry::ascii(TAG_GDAL_METADATA, &xml));
+    }
+    if let Some(nd) = s.nodata {
+        e.push(Entry::ascii(TAG_GDAL_NODATA, &format_nodata(nd)));
+    }
+    e.sort_by_key(|x| x.tag);
+    e
+}
+
+fn offsets_entry(big: bool, tag: u16, v: &[u64]) -> Entry {
+    if big {
+        Entry {
+            tag,
+            typ: 16,
+            count: v.len() as u64,
+            data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    } else {
+        Entry {
+            tag,
+            typ: 4,
+            count: v.len() as u64,
+            data: v.iter().flat_map(|&x| (x as u32).to_le_bytes()).collect(),
         }
     }
 }
@@ -838,7 +869,7 @@ pub struct ImageLink {
 }
 
 /// One IFD entry with its little-endian value bytes.
-struct Entry {
+pub(crate) struct Entry {
     tag: u16,
     typ: u16,
     count: u64,
@@ -956,4 +987,47 @@ impl GeoTiffFile {
             .map_err(|e| TiffError::io_at(&path, e.error))?;
         Ok(path)
     }
+}
+
+/// The bytes of one directory placed at file offset `at`: the IFD, then its out-of-line
+/// values (each word-aligned), with `next` as the next-IFD offset (0: none).
+pub(crate) fn ifd_bytes(entries: &[Entry], big: bool, at: u64, next: u64) -> Vec<u8> {
+    let inline = if big { 8 } else { 4 };
+    let head = if big { 8 } else { 2 };
+    let entry_len = if big { 20 } else { 12 };
+    let ifd_len = head + entries.len() * entry_len + inline;
+    let mut values: Vec<u8> = Vec::new();
+    let mut ifd = Vec::with_capacity(ifd_len);
+    if big {
+        ifd.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    } else {
+        ifd.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    }
+    for e in entries {
+        ifd.extend_from_slice(&e.tag.to_le_bytes());
+        ifd.extend_from_slice(&e.typ.to_le_bytes());
+        if big {
+            ifd.extend_from_slice(&e.count.to_le_bytes());
+        } else {
+            ifd.extend_from_slice(&(e.count as u32).to_le_bytes());
+        }
+        if e.data.len() > inline {
+            if (ifd_len + values.len()) % 2 == 1 {
+                values.push(0);
+            }
+            let off = at + (ifd_len + values.len()) as u64;
+            ifd.extend_from_slice(&off.to_le_bytes()[..inline]);
+            values.extend_from_slice(&e.data);
+        } else {
+            let mut v = e.data.clone();
+            v.resize(inline, 0);
+            ifd.extend_from_slice(&v);
+        }
+    }
+    ifd.extend_from_slice(&next.to_le_bytes()[..inline]);
+    ifd.extend_from_slice(&values);
+    if ifd.len() % 2 == 1 {
+        ifd.push(0);
+    }
+    ifd
 }
