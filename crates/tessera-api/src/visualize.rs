@@ -176,7 +176,7 @@ fn py_float(v: f64) -> String {
 
 /// The output grid: the union of every input's bounds in `crs` at `res`, from the
 /// top-left corner, sized as rasterio's `merge` sizes it.
-fn union_grid(inputs: &[Input], crs: Crs, res: (f64, f64)) -> Result<TargetGrid> {
+fn union_grid<S: Source>(inputs: &[S], crs: Crs, res: (f64, f64)) -> Result<TargetGrid> {
     let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
     for s in inputs {
         let g = s.georef();
@@ -220,8 +220,8 @@ fn union_grid(inputs: &[Input], crs: Crs, res: (f64, f64)) -> Result<TargetGrid>
     })
 }
 
-/// Fits the projection of the inputs at `req.input` and writes the picture.
-pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualized> {
+/// Checks the output path and the options of `req` and creates the output's directory.
+fn check_request(req: &VisualizeRequest) -> Result<()> {
     let ext = req
         .output
         .extension()
@@ -243,10 +243,30 @@ pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualiz
             ClientError::Usage(format!("{}: cannot create it: {e}", parent.display()))
         })?;
     }
-    let (inputs, identity) = open_inputs(&req.input)?;
+    Ok(())
+}
+
+/// Where the picture's grid comes from.
+pub(crate) enum GridRule {
+    /// The union of the inputs' bounds (geotessera 0.11's merge).
+    Union,
+    /// A WGS84 region laid over the target CRS (as `mosaic` lays it).
+    Region(tessera_core::Bbox),
+}
+
+/// Fits the projection on `fit` (all their valid pixels, in order), colours `render`
+/// through it and writes the picture of `req` on the grid `rule` gives.
+pub(crate) fn visualize_sources<S: Source>(
+    fit: &[S],
+    render: &[S],
+    identity: Tags,
+    rule: GridRule,
+    req: &VisualizeRequest,
+    progress: &Progress,
+) -> Result<Visualized> {
     progress.start_phase("sample", 0);
     let projection: Projection = fit_projection(
-        &inputs,
+        fit,
         req.n_components,
         req.balance,
         &|| progress.is_cancelled(),
@@ -256,7 +276,7 @@ pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualiz
         },
     )
     .map_err(picture_error)?;
-    let coloured: Vec<Coloured<Input>> = inputs
+    let coloured: Vec<Coloured<S>> = render
         .iter()
         .map(|s| Coloured {
             source: s,
@@ -268,13 +288,22 @@ pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualiz
         resolution: None,
         resampling: Resampling::Bilinear,
         memory_bytes: req.memory_bytes,
-        overlap: Overlap::FirstValid,
+        overlap: match rule {
+            GridRule::Union => Overlap::FirstValid,
+            GridRule::Region(_) => Overlap::Owner,
+        },
         copy_native: true,
     };
-    let res = Mosaic::default_resolution(&coloured, &req.crs)
-        .ok_or_else(|| ClientError::Usage("no inputs".into()))?;
-    let grid = union_grid(&inputs, req.crs, res)?;
-    let m = Mosaic::on_grid(grid, &coloured, opts).map_err(picture_error)?;
+    let m = match rule {
+        GridRule::Union => {
+            let res = Mosaic::default_resolution(&coloured, &req.crs)
+                .ok_or_else(|| ClientError::Usage("no inputs".into()))?;
+            let grid = union_grid(render, req.crs, res)?;
+            Mosaic::on_grid(grid, &coloured, opts)
+        }
+        GridRule::Region(b) => Mosaic::new(&b, &coloured, opts),
+    }
+    .map_err(picture_error)?;
     let mut md = GdalMetadata::default();
     for (k, v) in identity {
         md.set(k, v);
@@ -283,7 +312,7 @@ pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualiz
         md.set(k, v);
     }
     md.set("TESSERA_TARGET_CRS", req.crs.to_string());
-    md.set("TESSERA_TILE_COUNT", inputs.len().to_string());
+    md.set("TESSERA_TILE_COUNT", render.len().to_string());
     let look = req
         .quicklook_px
         .map(|px| (req.output.with_extension("png"), px));
@@ -302,11 +331,49 @@ pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualiz
         quicklook: w.quicklook,
         grid: m.grid,
         bands: w.bands,
-        inputs: inputs.len(),
+        inputs: render.len(),
         samples: projection.model.samples,
         explained_variance_ratio: projection.model.explained_variance_ratio.clone(),
         components: projection.model.components.clone(),
     })
+}
+
+/// Fits the projection of the inputs at `req.input` and writes the picture.
+pub fn visualize(req: &VisualizeRequest, progress: &Progress) -> Result<Visualized> {
+    check_request(req)?;
+    let (inputs, identity) = open_inputs(&req.input)?;
+    visualize_sources(&inputs, &inputs, identity, GridRule::Union, req, progress)
+}
+
+/// `tessera visualize --bbox ...`: the region `bbox` of `year` read straight from `store`
+/// (only the chunks it needs, no tiles downloaded), fitted on the region's own pixels and
+/// drawn on the region's grid in `req.crs` (`req.input` is not used).
+pub fn visualize_region(
+    store: &crate::store::Store,
+    bbox: &tessera_core::Bbox,
+    year: i32,
+    depth: Option<usize>,
+    req: &VisualizeRequest,
+    progress: &Progress,
+) -> Result<Visualized> {
+    check_request(req)?;
+    let (fit, render) = store.visual_sources(bbox, year, depth, progress)?;
+    let identity = vec![
+        ("TESSERA_YEAR", year.to_string()),
+        ("TESSERA_STORE", store.url().to_string()),
+        (
+            "TESSERA_REGION",
+            format!("{},{},{},{}", bbox.west, bbox.south, bbox.east, bbox.north),
+        ),
+    ];
+    visualize_sources(
+        &fit,
+        &render,
+        identity,
+        GridRule::Region(*bbox),
+        req,
+        progress,
+    )
 }
 
 /// The PCA `visualize` fits for the inputs at `input` (the reference's `fit_projection`).

@@ -291,3 +291,86 @@ pub fn serve(req: &ServeRequest) -> crate::Result<Serving> {
     let url = server.url();
     Ok(Serving { server, url })
 }
+
+/// The picture a region web map is cut from, inside its output directory.
+pub const REGION_PICTURE: &str = "pca.tif";
+/// What that picture was drawn from (store, region, year, depth): an unchanged rerun
+/// reuses it, and so its tiles.
+pub const REGION_KEY: &str = "pca.json";
+
+/// `tessera webmap --bbox ...`: the region `bbox` of `year` read straight from `store`,
+/// drawn in PCA false colour in EPSG:3857 (`pca.tif` in the output directory), then cut
+/// into tiles with a viewer as [`webmap`] does, the region's outline drawn on it unless
+/// `req.region_geojson` gives another. An unchanged rerun reuses the picture and tiles.
+/// `req.input` is not used; `req.output` is required.
+pub fn webmap_region(
+    store: &crate::store::Store,
+    bbox: &tessera_core::Bbox,
+    year: i32,
+    depth: Option<usize>,
+    req: &WebmapRequest,
+    progress: &Progress,
+) -> crate::Result<WebmapResult> {
+    pyramid::check_zooms(req.min_zoom, req.max_zoom).map_err(picture_error)?;
+    let out = req.output.clone().ok_or_else(|| {
+        ClientError::Usage("a region web map needs an output directory (-o DIR)".into())
+    })?;
+    std::fs::create_dir_all(&out).map_err(|e| ClientError::Io {
+        path: out.clone(),
+        source: e,
+    })?;
+    let picture = out.join(REGION_PICTURE);
+    let key_path = out.join(REGION_KEY);
+    let key = serde_json::json!({
+        "store": store.url(),
+        "bbox": bbox.to_array(),
+        "year": year,
+        "depth": depth,
+        "crs": "EPSG:3857",
+        "n_components": 3,
+    });
+    let current = !req.force
+        && picture.is_file()
+        && std::fs::read(&key_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|k| k == key);
+    if current {
+        progress.note(format!(
+            "{} is current ({REGION_KEY}); pass --force to redraw it",
+            picture.display()
+        ));
+    } else {
+        let v = crate::visualize::VisualizeRequest {
+            input: PathBuf::new(),
+            output: picture.clone(),
+            crs: tessera_core::Crs::WebMercator,
+            n_components: 3,
+            balance: tessera_pictures::Balance::Histogram,
+            memory_bytes: 512 << 20,
+            quicklook_px: None,
+        };
+        crate::visualize::visualize_region(store, bbox, year, depth, &v, progress)?;
+        tessera_formats::atomic::write_atomic(&key_path, |w| {
+            std::io::Write::write_all(w, key.to_string().as_bytes())
+        })
+        .map_err(|e| ClientError::Io {
+            path: key_path.clone(),
+            source: e,
+        })?;
+    }
+    let outline = req.region_geojson.clone().unwrap_or_else(|| {
+        let [w, s, e, n] = bbox.to_array();
+        serde_json::json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+            "properties": {"name": "region"}, "geometry": {"type": "Polygon",
+            "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}]})
+        .to_string()
+    });
+    let tiles = WebmapRequest {
+        input: picture,
+        output: Some(out),
+        region_geojson: Some(outline),
+        ..req.clone()
+    };
+    webmap(&tiles, progress)
+}

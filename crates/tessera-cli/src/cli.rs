@@ -393,15 +393,32 @@ pub struct MosaicArgs {
   tessera visualize tessera-tiles pca.tif
   tessera visualize grid_0.15_52.05_2024.tif pca.tif --crs EPSG:32631 --balance percentile
   tessera visualize tiles/ pca.tif --n-components 5 --percentile-low 1 --percentile-high 99
+  tessera visualize pca.tif --bbox 0.0,52.0,0.3,52.2 --year 2024   (from the Zarr store)
 
 The fit, the standardisation, the sign of each component and the colour scaling follow
 geotessera 0.11's visualize, so the same tiles give the same colours. A PNG quicklook is
 written beside the GeoTIFF (same name, .png) unless --no-quicklook.")]
 pub struct VisualizeArgs {
-    /// A GeoTIFF file, or a directory of GeoTIFF or NPY tiles.
-    pub input: std::path::PathBuf,
-    /// The PCA mosaic to write (.tif or .tiff).
-    pub output: std::path::PathBuf,
+    /// INPUT OUTPUT: a GeoTIFF file or a directory of GeoTIFF or NPY tiles, and the PCA
+    /// mosaic to write (.tif or .tiff). With a region (--bbox, --tile, --region-file or
+    /// --country) only OUTPUT: the region is read straight from the Zarr store.
+    #[arg(required = true, num_args = 1..=2, value_name = "[INPUT] OUTPUT")]
+    pub paths: Vec<std::path::PathBuf>,
+    /// Region to read from the Zarr store (instead of INPUT).
+    #[command(flatten)]
+    pub region: RegionSelect,
+    /// Year of the region.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+    /// The Zarr store of the region [default: the dataset's store under the mirror].
+    #[arg(long, value_name = "URL|PATH")]
+    pub store_url: Option<String>,
+    /// Matryoshka depth to read (v2 stores).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Dataset selection (for the region's store).
+    #[command(flatten)]
+    pub dataset: DatasetSelect,
     /// Output CRS: EPSG:3857, EPSG:4326 or a UTM zone (EPSG:326NN / EPSG:327NN).
     #[arg(long, default_value = "EPSG:3857")]
     pub crs: String,

@@ -779,3 +779,233 @@ fn store_mosaics_equal_gdalwarp_of_the_zone_exports() {
     assert_eq!(r["over_tol"], 0, "{r}");
     assert!(r["values"].as_u64().unwrap() > 10_000, "{r}");
 }
+
+/// scikit-learn's PCA (after StandardScaler) of every valid pixel of the float32 GeoTIFFs
+/// given, read with GDAL (gdal_translate to raw, band-interleaved by pixel).
+const REGION_PCA: &str = r#"
+import json, os, subprocess, sys, tempfile
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+px = []
+for p in sys.argv[1:]:
+    b = os.path.join(tempfile.mkdtemp(), "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", "-co", "INTERLEAVE=BIP", p, b], check=True)
+    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+    a = np.fromfile(b, dtype="<f4").reshape(-1, len(info["bands"]))
+    px.append(a[np.isfinite(a).all(axis=1)])
+x = np.concatenate(px)
+pca = PCA(n_components=3).fit(StandardScaler().fit_transform(x))
+c = pca.components_
+# sklearn's svd_flip sign rule on components: the largest |value| of each is positive.
+c = c * np.sign(c[np.arange(3), np.abs(c).argmax(axis=1)])[:, None]
+print(json.dumps({"samples": len(x), "components": c.tolist(),
+                  "ratio": pca.explained_variance_ratio_.tolist()}))
+"#;
+
+#[test]
+fn a_region_is_drawn_straight_from_the_store_with_sklearns_pca() {
+    let (st, _) = store();
+    let st = st.display().to_string();
+    let d = scratch("visualize-region");
+    let region = "23.985,69.035,24.015,69.05";
+    let m = mirror().display().to_string();
+    let exp = d.join("exp");
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "-q",
+            "download",
+            "--source",
+            "zarr",
+            "--store-url",
+            &st,
+            "--bbox",
+            region,
+            "--year",
+            YEAR,
+            "--compress",
+            "none",
+            "-o",
+            &exp.display().to_string(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut zones = Vec::new();
+    common::walk(&exp, &mut zones);
+    zones.retain(|p| p.extension().is_some_and(|e| e == "tif" || e == "tiff"));
+    zones.sort();
+    assert_eq!(zones.len(), 2, "{zones:?}");
+    let pic = d.join("pic").join("pca.tif");
+    let (code, stdout, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "visualize",
+            &pic.display().to_string(),
+            "--bbox",
+            region,
+            "--year",
+            YEAR,
+            "--store-url",
+            &st,
+            "--crs",
+            "EPSG:32634",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let args: Vec<String> = zones.iter().map(|p| p.display().to_string()).collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let sk: serde_json::Value = serde_json::from_str(run_python(REGION_PCA, &refs).trim()).unwrap();
+    println!("ours {v}\nsklearn {sk}");
+    // Fitted on exactly the region's pixels of each zone (fewer than the 100,000 sample).
+    assert_eq!(v["samples"], sk["samples"], "{v} {sk}");
+    for (a, b) in v["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sk["components"].as_array().unwrap())
+    {
+        for (x, y) in a.as_array().unwrap().iter().zip(b.as_array().unwrap()) {
+            assert!(
+                (x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-4,
+                "{a} {b}"
+            );
+        }
+    }
+    for (x, y) in v["explained_variance_ratio"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(sk["ratio"].as_array().unwrap())
+    {
+        assert!((x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-4 * y.as_f64().unwrap());
+    }
+    // On the grid `mosaic --source zarr` lays over the region, RGB with a mask.
+    let j = {
+        let o = d.join("grid.tif");
+        let (code, stdout, err) = tessera(
+            &[
+                "--mirror",
+                &m,
+                "mosaic",
+                "--source",
+                "zarr",
+                "--store-url",
+                &st,
+                "--bbox",
+                region,
+                "--year",
+                YEAR,
+                "--crs",
+                "EPSG:32634",
+                "-o",
+                &o.display().to_string(),
+                "--json",
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()
+    };
+    let info = gdalinfo(&pic);
+    assert_eq!(info["size"], serde_json::json!([j["width"], j["height"]]));
+    assert_eq!(info["bands"].as_array().unwrap().len(), 3);
+    assert_eq!(info["bands"][0]["type"], "Byte");
+    assert_eq!(
+        info["bands"][0]["mask"]["flags"],
+        serde_json::json!(["PER_DATASET"])
+    );
+    assert_eq!(info["metadata"][""]["TESSERA_YEAR"], YEAR);
+    assert!(pic.with_extension("png").is_file());
+    // Nothing but the picture and its quicklook was written: no tiles were downloaded.
+    let mut names: Vec<String> = std::fs::read_dir(pic.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["pca.png", "pca.tif"]);
+    // INPUT and a region together are refused in one line.
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "visualize",
+            "tiles",
+            &pic.display().to_string(),
+            "--bbox",
+            region,
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("give only OUTPUT"), "{err}");
+}
+
+#[test]
+fn a_region_web_map_is_cut_from_the_store_and_reused_when_unchanged() {
+    let (st, _) = store();
+    let st = st.display().to_string();
+    let d = scratch("webmap-region");
+    let out = d.join("map");
+    let m = mirror().display().to_string();
+    let run = || {
+        let (code, stdout, err) = tessera(
+            &[
+                "--mirror",
+                &m,
+                "webmap",
+                "--bbox",
+                "23.985,69.035,24.015,69.05",
+                "--year",
+                YEAR,
+                "--store-url",
+                &st,
+                "-o",
+                &out.display().to_string(),
+                "--min-zoom",
+                "11",
+                "--max-zoom",
+                "13",
+                "--json",
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()
+    };
+    let a = run();
+    assert_eq!(a["reused"], false, "{a}");
+    assert!(a["tiles"].as_u64().unwrap() >= 3, "{a}");
+    // The picture is drawn in EPSG:3857 (no reprojected copy needed) and outlined.
+    let info = gdalinfo(&out.join("pca.tif"));
+    let wkt = info["coordinateSystem"]["wkt"].as_str().unwrap();
+    assert!(wkt.contains("ID[\"EPSG\",3857]"), "{wkt}");
+    assert!(a["web_ready"].is_null(), "{a}");
+    let html = std::fs::read_to_string(out.join("viewer.html")).unwrap();
+    assert!(html.contains("23.985"), "the region outline is on the map");
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let before = mtime(&out.join("pca.tif"));
+    let b = run();
+    assert_eq!(b["reused"], true, "{b}");
+    assert_eq!(mtime(&out.join("pca.tif")), before);
+    assert_eq!(a["tiles"], b["tiles"]);
+    // A region web map needs -o.
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "webmap",
+            "--bbox",
+            "23.985,69.035,24.015,69.05",
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("-o DIR"), "{err}");
+}

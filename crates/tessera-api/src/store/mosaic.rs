@@ -16,7 +16,7 @@ use crate::Progress;
 const MARGIN: u64 = 64;
 
 /// One zone's window of a store, as a mosaic source.
-struct ZoneSource<'a> {
+pub(crate) struct ZoneSource<'a> {
     store: &'a Store,
     progress: &'a Progress,
     zone: u8,
@@ -87,11 +87,13 @@ pub struct StoreMosaicFile {
 }
 
 impl Store {
+    /// The region's window on each zone grid, grown by `margin` pixels on each side.
     fn zone_sources<'a>(
         &'a self,
         bbox: &Bbox,
         year: i32,
         depth: Option<usize>,
+        margin: u64,
         progress: &'a Progress,
     ) -> Result<Vec<ZoneSource<'a>>> {
         let windows = self.inner.region_windows(bbox);
@@ -104,8 +106,8 @@ impl Store {
             let zone = self.inner.zone(w.zone).expect("a window's zone");
             let g = zone.grid;
             let t = self.run(progress, self.inner.time_index(w.zone, year))?;
-            let (y0, x0) = (w.y0.saturating_sub(MARGIN), w.x0.saturating_sub(MARGIN));
-            let (y1, x1) = ((w.y1 + MARGIN).min(g.height), (w.x1 + MARGIN).min(g.width));
+            let (y0, x0) = (w.y0.saturating_sub(margin), w.x0.saturating_sub(margin));
+            let (y1, x1) = ((w.y1 + margin).min(g.height), (w.x1 + margin).min(g.width));
             out.push(ZoneSource {
                 store: self,
                 progress,
@@ -136,6 +138,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The sources of a picture of `bbox`: the region's own windows (what a PCA is fitted
+    /// on) and the same grown by the resampling margin (what is drawn).
+    pub(crate) fn visual_sources<'a>(
+        &'a self,
+        bbox: &Bbox,
+        year: i32,
+        depth: Option<usize>,
+        progress: &'a Progress,
+    ) -> Result<(Vec<ZoneSource<'a>>, Vec<ZoneSource<'a>>)> {
+        Ok((
+            self.zone_sources(bbox, year, depth, 0, progress)?,
+            self.zone_sources(bbox, year, depth, MARGIN, progress)?,
+        ))
+    }
+
     /// The region `bbox` of `year` from every zone it meets, resampled onto one grid and
     /// written to a float32 GeoTIFF at `out` strip by strip within the options' budget.
     #[allow(clippy::too_many_arguments)]
@@ -149,7 +166,7 @@ impl Store {
         output: crate::tiles::OutputOptions,
         progress: &Progress,
     ) -> Result<StoreMosaicFile> {
-        let sources = self.zone_sources(bbox, year, depth, progress)?;
+        let sources = self.zone_sources(bbox, year, depth, MARGIN, progress)?;
         let crs = opts.crs;
         let m = Mosaic::new(bbox, &sources, opts).map_err(crate::tiles::picture_error)?;
         let tags = [

@@ -2,12 +2,13 @@
 
 use serde_json::json;
 use tessera_api::Progress;
-use tessera_api::visualize::{VisualizeRequest, visualize};
+use tessera_api::visualize::{VisualizeRequest, visualize, visualize_region};
 use tessera_core::Crs;
 use tessera_pictures::Balance;
 
 use crate::cli::{GlobalArgs, VisualizeArgs};
-use crate::commands::common::{cli_err, print_notes};
+use crate::commands::common::{cli_err, context, print_notes};
+use crate::commands::download::region_args;
 use crate::commands::progress;
 use crate::exit::usage;
 
@@ -30,9 +31,29 @@ pub fn run(a: &VisualizeArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             a.n_components
         );
     }
+    let r = &a.region;
+    let region_mode =
+        r.bbox.is_some() || r.tile.is_some() || r.region_file.is_some() || r.country.is_some();
+    let (input, output) = match (&a.paths[..], region_mode) {
+        ([i, o], false) => (i.clone(), o.clone()),
+        ([o], true) => (std::path::PathBuf::new(), o.clone()),
+        ([_], false) => {
+            return Err(usage(
+                "give INPUT OUTPUT, or OUTPUT with a region (--bbox, --tile, --region-file or --country)",
+            ));
+        }
+        _ => {
+            return Err(usage(
+                "with a region (--bbox, --tile, --region-file or --country) give only OUTPUT: the region is read from the Zarr store",
+            ));
+        }
+    };
+    if !region_mode && (a.store_url.is_some() || a.depth.is_some()) {
+        return Err(usage("--store-url and --depth apply to a region"));
+    }
     let req = VisualizeRequest {
-        input: a.input.clone(),
-        output: a.output.clone(),
+        input,
+        output,
         crs,
         n_components: a.n_components,
         balance,
@@ -40,13 +61,15 @@ pub fn run(a: &VisualizeArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         quicklook_px: (!a.no_quicklook).then_some(a.quicklook_size.clamp(16, 1 << 15)),
     };
     let p = Progress::new();
-    let r = if g.quiet || a.json {
-        visualize(&req, &p)
+    let r = if region_mode {
+        from_store(a, g, &req, &p)
+    } else if g.quiet || a.json {
+        visualize(&req, &p).map_err(cli_err)
     } else {
-        progress::watch(&p, || visualize(&req, &p))
+        progress::watch(&p, || visualize(&req, &p)).map_err(cli_err)
     };
     print_notes(g, &p);
-    let v = r.map_err(cli_err)?;
+    let v = r?;
     if a.json {
         println!(
             "{}",
@@ -69,4 +92,25 @@ pub fn run(a: &VisualizeArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         println!("  tessera webmap {} --serve", v.path.display());
     }
     Ok(())
+}
+
+/// The region of `a`, read from its Zarr store.
+fn from_store(
+    a: &VisualizeArgs,
+    g: &GlobalArgs,
+    req: &VisualizeRequest,
+    p: &Progress,
+) -> anyhow::Result<tessera_api::visualize::Visualized> {
+    let ctx = context(g)?;
+    let region = tessera_api::tiles::resolve_region(&region_args(&a.region), p).map_err(cli_err)?;
+    let sref = crate::commands::zarr::store_ref(&ctx, a.store_url.as_deref(), &a.dataset, g)?;
+    let store = crate::commands::zarr::open(&ctx, sref, 16)?;
+    let bounds = region.bounds();
+    let run = || visualize_region(&store, &bounds, a.year, a.depth, req, p);
+    let r = if g.quiet || a.json {
+        run()
+    } else {
+        progress::watch(p, run)
+    };
+    r.map_err(cli_err)
 }
