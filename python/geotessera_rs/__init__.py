@@ -16,7 +16,7 @@ import logging as _logging
 import os as _os
 from typing import Any
 
-from . import _native, errors, visualization
+from . import _native, errors, visualization, web
 from ._compat import install_as_geotessera
 from .crs import CRS
 from .quant import dequantize_embedding
@@ -37,6 +37,7 @@ __all__ = [
     "CRS",
     "errors",
     "visualization",
+    "web",
     "registry",
     "store",
     "install_as_geotessera",

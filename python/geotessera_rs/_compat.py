@@ -15,6 +15,8 @@ _ALIASES = {
     "geotessera.core": "geotessera_rs.core",
     "geotessera.tiles": "geotessera_rs.tiles",
     "geotessera.errors": "geotessera_rs.errors",
+    "geotessera.visualization": "geotessera_rs.visualization",
+    "geotessera.web": "geotessera_rs.web",
 }
 
 

@@ -288,3 +288,48 @@ def visualize(
     callback: Optional[Any] = None,
 ) -> str: ...
 def pca_fit(input: _Path, n_components: int = 3) -> dict[str, Any]: ...
+def web_ready(input: _Path, output: _Path) -> str: ...
+def build_web_tiles(
+    input: _Path,
+    out_dir: _Path,
+    min_zoom: int = 8,
+    max_zoom: int = 15,
+    force: bool = False,
+    callback: Optional[Any] = None,
+) -> tuple[int, bool]: ...
+def region_outline(path: _Path) -> str: ...
+def viewer_page(
+    tiles_dir: _Path,
+    output_html: _Path,
+    center_lon: float,
+    center_lat: float,
+    zoom: int,
+    title: str,
+    region_geojson: Optional[str] = None,
+) -> str: ...
+def merge_geotiffs(
+    paths: list[_Path],
+    output: _Path,
+    target_crs: str = "EPSG:3857",
+    compress: str = "lzw",
+    memory_mb: int = 512,
+    callback: Optional[Any] = None,
+) -> str: ...
+def coverage_map(
+    output: _Path,
+    year: Optional[int] = None,
+    width: int = 2000,
+    show_countries: bool = True,
+    tile_color: str = "red",
+    tile_alpha: float = 0.6,
+    tile_size: float = 1.0,
+    multi_year_colors: bool = True,
+    region_bbox: Optional[tuple[float, float, float, float]] = None,
+    region_file: Optional[_Path] = None,
+    version: Optional[str] = None,
+    variant: Optional[str] = None,
+    registry_dir: Optional[_Path] = None,
+    mirror: Optional[str] = None,
+    cache_dir: Optional[_Path] = None,
+    callback: Optional[Any] = None,
+) -> str: ...

@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Generator, Iterable, List, Optional, Tuple, Union
+from typing import Any, Dict, Generator, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from affine import Affine
@@ -177,6 +177,36 @@ class GeoTessera:
             callback(progress_callback),
         )
         return arr, affine(t), crs
+
+    def merge_geotiffs_to_mosaic(
+        self,
+        geotiff_paths: Sequence[PathLike],
+        output_path: PathLike,
+        target_crs: Any = "EPSG:3857",
+        compress: str = "lzw",
+        progress_callback: Optional[ProgressCallback] = None,
+    ) -> str:
+        """Merges GeoTIFFs (such as ``export_embedding_geotiffs`` writes) onto one grid in
+        ``target_crs`` over the union of their bounds and writes it to ``output_path``;
+        returns the path. As the reference: the first file's pixel size (its own when it
+        is in ``target_crs``, else GDAL's suggested one), files on that grid copied, the
+        others warped bilinearly, the first file with a value wins, its tags and band
+        descriptions kept. ``ValueError`` for an empty list."""
+        from .store import _crs_text
+
+        paths = [Path(p) for p in geotiff_paths]
+        if not paths:
+            raise ValueError("No GeoTIFF files to merge")
+        for p in paths:
+            if not p.is_file():
+                raise FileNotFoundError(f"GeoTIFF not found: {p}")
+        return _native.merge_geotiffs(
+            paths,
+            Path(output_path),
+            target_crs=_crs_text(target_crs),
+            compress=str(compress),
+            callback=callback(progress_callback),
+        )
 
     def fetch_embeddings(
         self,

@@ -397,3 +397,78 @@ pub fn fit_pca(
     )
     .map_err(picture_error)
 }
+
+/// `merge_geotiffs_to_mosaic`: GeoTIFFs (float32 exports, any CRS we read) merged onto one
+/// grid in `crs` over the union of their bounds, as geotessera 0.11 merges them: the first
+/// input's native pixel size when it is in `crs`, else GDAL's suggested one for it;
+/// inputs on that grid copied pixel for pixel, the others warped bilinearly; the first
+/// input with a value wins. The first input's tags and band descriptions are kept, with
+/// `TESSERA_TARGET_CRS` and `TESSERA_TILE_COUNT`. Written strip by strip within
+/// `memory_bytes`; nothing is left under `output` on failure.
+pub fn merge_geotiffs(
+    paths: &[PathBuf],
+    output: &Path,
+    crs: Crs,
+    output_options: tessera_pictures::output::OutputOptions,
+    memory_bytes: usize,
+    progress: &Progress,
+) -> Result<crate::tiles::MosaicFile> {
+    if paths.is_empty() {
+        return Err(ClientError::Usage("No GeoTIFF files to merge".into()));
+    }
+    let mut inputs = Vec::with_capacity(paths.len());
+    for p in paths {
+        let t = GeoTiffTile::open(p)?;
+        t.georef()?;
+        inputs.push(t);
+    }
+    let bands = Source::bands(&inputs[0]);
+    if let Some(t) = inputs.iter().find(|t| Source::bands(*t) != bands) {
+        return Err(ClientError::Usage(format!(
+            "{} has {} bands, {} has {bands}: the inputs of a mosaic have one band count",
+            t.path.display(),
+            Source::bands(t),
+            inputs[0].path.display()
+        )));
+    }
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
+    {
+        return Err(ClientError::Usage(format!(
+            "{}: the output's directory does not exist; create it first",
+            output.display()
+        )));
+    }
+    let res = Mosaic::default_resolution(&inputs, &crs)
+        .ok_or_else(|| ClientError::Usage("no inputs".into()))?;
+    let grid = union_grid(&inputs, crs, res)?;
+    let opts = MosaicOptions {
+        crs,
+        resolution: Some(res),
+        resampling: Resampling::Bilinear,
+        memory_bytes,
+        overlap: Overlap::FirstValid,
+        copy_native: true,
+    };
+    let m = Mosaic::on_grid(grid, &inputs, opts).map_err(picture_error)?;
+    let mut md = inputs[0].info.metadata.clone();
+    md.set("TESSERA_TARGET_CRS", crs.to_string());
+    md.set("TESSERA_TILE_COUNT", inputs.len().to_string());
+    progress.start_phase("mosaic", m.grid.height as u64);
+    let w = tessera_pictures::output::write_mosaic(
+        &m,
+        output,
+        output_options,
+        md,
+        &|| progress.is_cancelled(),
+        &|done, _| progress.set_done(done),
+    )
+    .map_err(picture_error)?;
+    Ok(crate::tiles::MosaicFile {
+        path: w.path,
+        grid: m.grid,
+        bands: m.bands,
+        tiles: inputs.len(),
+        strip_rows: w.strip_rows,
+    })
+}

@@ -108,6 +108,7 @@ pub fn webmap(req: &WebmapRequest, progress: &Progress) -> crate::Result<WebmapR
         min_zoom: req.min_zoom,
         max_zoom: req.max_zoom,
         force: req.force,
+        flat: false,
     };
     let r = pyramid::build_pyramid(
         &req.input,
@@ -136,6 +137,8 @@ pub fn webmap(req: &WebmapRequest, progress: &Progress) -> crate::Result<WebmapR
             max_zoom: req.max_zoom,
             initial_zoom: req.initial_zoom,
             region_geojson: req.region_geojson.clone(),
+            title: None,
+            center: None,
         },
     )
     .map_err(picture_error)?;
@@ -274,6 +277,8 @@ pub fn serve(req: &ServeRequest) -> crate::Result<Serving> {
             max_zoom: tiles.native_zoom(),
             initial_zoom: tiles.native_zoom().saturating_sub(2),
             region_geojson: None,
+            title: None,
+            center: None,
         })
         .map_err(picture_error)?;
         let mut files: HashMap<String, Bytes> = viewer::LEAFLET_FILES
@@ -373,4 +378,174 @@ pub fn webmap_region(
         ..req.clone()
     };
     webmap(&tiles, progress)
+}
+
+/// `prepare_mosaic_for_web`: `input` reprojected to EPSG:3857 at `output` (RGBA, bilinear,
+/// transparent outside the picture), or `input` itself when it already is in EPSG:3857.
+pub fn prepare_web_ready(input: &Path, output: &Path) -> crate::Result<PathBuf> {
+    let src = RgbaGeoTiff::open(input).map_err(picture_error)?;
+    if src.crs() == tessera_core::Crs::WebMercator {
+        return Ok(input.to_path_buf());
+    }
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| ClientError::Io {
+            path: parent.to_path_buf(),
+            source: e,
+        })?;
+    }
+    tessera_pictures::web_ready::write_web_ready(&src, output).map_err(picture_error)
+}
+
+/// `geotiff_to_web_tiles`: the gdal2tiles pyramid of `input` written straight into
+/// `out_dir` (`{z}/{x}/{y}.png`, TMS rows, as gdal2tiles lays it out), reused when
+/// `tiles.json` there says it is current; other files in `out_dir` are left alone.
+pub fn web_tiles(
+    input: &Path,
+    out_dir: &Path,
+    min_zoom: u8,
+    max_zoom: u8,
+    force: bool,
+    progress: &Progress,
+) -> crate::Result<pyramid::PyramidReport> {
+    if !input.is_file() {
+        return Err(ClientError::Usage(format!(
+            "{}: no such file; give an RGB GeoTIFF",
+            input.display()
+        )));
+    }
+    progress.start_phase("tiles", 0);
+    let opts = PyramidOptions {
+        min_zoom,
+        max_zoom,
+        force,
+        flat: true,
+    };
+    pyramid::build_pyramid(
+        input,
+        out_dir,
+        &opts,
+        &|| progress.is_cancelled(),
+        &|done, total| {
+            progress.set_total(total);
+            progress.set_done(done);
+        },
+    )
+    .map_err(picture_error)
+}
+
+/// What `create_simple_web_viewer` draws.
+#[derive(Debug, Clone)]
+pub struct ViewerPage {
+    /// The tiles (`{z}/{x}/{y}.png` inside it, TMS rows).
+    pub tiles_dir: PathBuf,
+    /// The page to write; Leaflet's files go beside it (`leaflet/`).
+    pub output_html: PathBuf,
+    /// Where the map opens, `[lon, lat]`.
+    pub center: [f64; 2],
+    /// The zoom it opens at.
+    pub zoom: u8,
+    /// The page title.
+    pub title: String,
+    /// A GeoJSON outline.
+    pub region_geojson: Option<String>,
+}
+
+/// Writes a Leaflet page over the tiles in `p.tiles_dir` (linked relative to the page);
+/// the tiles' bounds and zooms come from `tiles.json` there when it has them, else the
+/// whole world at zooms 0-18. Returns the page.
+pub fn write_viewer_page(p: &ViewerPage) -> crate::Result<PathBuf> {
+    let page_dir = match p.output_html.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&page_dir).map_err(|e| ClientError::Io {
+        path: page_dir.clone(),
+        source: e,
+    })?;
+    let rel = relative_url(&p.tiles_dir, &page_dir)?;
+    let record: Option<serde_json::Value> = std::fs::read(p.tiles_dir.join(pyramid::TILES_JSON))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let zooms = record
+        .as_ref()
+        .and_then(|r| serde_json::from_value::<[u8; 2]>(r["zoom"].clone()).ok())
+        .unwrap_or([0, 18]);
+    let bounds = record
+        .as_ref()
+        .and_then(|r| serde_json::from_value::<[f64; 4]>(r["bounds"].clone()).ok())
+        .unwrap_or([-180.0, -85.0511, 180.0, 85.0511]);
+    let spec = ViewerSpec {
+        name: p.title.clone(),
+        tiles_url: format!("{rel}{{z}}/{{x}}/{{y}}.png"),
+        bounds,
+        min_zoom: zooms[0],
+        max_zoom: zooms[1],
+        initial_zoom: p.zoom,
+        region_geojson: p.region_geojson.clone(),
+        title: Some(p.title.clone()),
+        center: Some(p.center),
+    };
+    viewer::write_page(&p.output_html, &spec).map_err(picture_error)
+}
+
+/// `dir` as a URL prefix relative to `from` (`../tiles/`, or empty for the same
+/// directory), percent-encoding what a URL path cannot hold.
+fn relative_url(dir: &Path, from: &Path) -> crate::Result<String> {
+    let abs = |p: &Path| {
+        std::path::absolute(p).map_err(|e| ClientError::Io {
+            path: p.to_path_buf(),
+            source: e,
+        })
+    };
+    let (d, f) = (abs(dir)?, abs(from)?);
+    let (dc, fc): (Vec<_>, Vec<_>) = (d.components().collect(), f.components().collect());
+    let common = dc.iter().zip(&fc).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".into(); fc.len() - common];
+    parts.extend(
+        dc[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    let mut url = String::new();
+    for part in parts {
+        for b in part.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                url.push(b as char);
+            } else {
+                url.push_str(&format!("%{b:02X}"));
+            }
+        }
+        url.push('/');
+    }
+    Ok(url)
+}
+
+/// The outline of a region file (GeoJSON, Shapefile or GeoPackage, reprojected to WGS84)
+/// as GeoJSON for a viewer: its polygons, or its bounding box when it has none.
+pub fn region_outline(path: &Path, progress: &Progress) -> crate::Result<String> {
+    let region = crate::tiles::resolve_region(
+        &crate::tiles::RegionArgs {
+            region_file: Some(path.to_path_buf()),
+            ..Default::default()
+        },
+        progress,
+    )?;
+    let ring = |r: &Vec<(f64, f64)>| r.iter().map(|&(x, y)| [x, y]).collect::<Vec<_>>();
+    let geometry = if region.polygons.is_empty() {
+        let b = region.bounds();
+        serde_json::json!({"type": "Polygon", "coordinates": [[[b.west, b.south],
+            [b.east, b.south], [b.east, b.north], [b.west, b.north], [b.west, b.south]]]})
+    } else {
+        let polys: Vec<Vec<Vec<[f64; 2]>>> = region
+            .polygons
+            .iter()
+            .map(|p| p.rings.iter().map(ring).collect())
+            .collect();
+        serde_json::json!({"type": "MultiPolygon", "coordinates": polys})
+    };
+    Ok(
+        serde_json::json!({"type": "Feature", "properties": {"name": region.label},
+        "geometry": geometry})
+        .to_string(),
+    )
 }

@@ -33,6 +33,10 @@ pub struct PyramidOptions {
     pub max_zoom: u8,
     /// Rebuild even if `tiles.json` says the tiles are current.
     pub force: bool,
+    /// Write the zoom directories straight into the output directory (as gdal2tiles
+    /// does, beside `tiles.json`) instead of into `tiles/` inside it. Only the zoom
+    /// directories built are replaced; other files there are left alone.
+    pub flat: bool,
 }
 
 /// What was built (or found).
@@ -79,11 +83,17 @@ pub fn file_stamp(path: &Path) -> Result<serde_json::Value, PictureError> {
     Ok(serde_json::json!([abs.display().to_string(), m.len(), ns]))
 }
 
-fn record(input: &Path, o: &PyramidOptions) -> Result<serde_json::Value, PictureError> {
+fn record(
+    input: &Path,
+    o: &PyramidOptions,
+    bounds: [f64; 4],
+) -> Result<serde_json::Value, PictureError> {
     Ok(serde_json::json!({
+        "bounds": bounds,
         "schema": 1,
         "source": file_stamp(input)?,
         "zoom": [o.min_zoom, o.max_zoom],
+        "flat": o.flat,
     }))
 }
 
@@ -139,9 +149,13 @@ pub fn build_pyramid(
     std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, e))?;
     let src = RgbaGeoTiff::open(input)?;
     let bounds = crate::web_ready::wgs84_bounds(&src)?.to_array();
-    let tiles_dir = out_dir.join(TILES_DIR);
+    let tiles_dir = if o.flat {
+        out_dir.to_path_buf()
+    } else {
+        out_dir.join(TILES_DIR)
+    };
     let json_path = out_dir.join(TILES_JSON);
-    let want = record(input, o)?;
+    let want = record(input, o, bounds)?;
     let needs_warp = src.crs() != tessera_core::Crs::WebMercator;
     let web_ready_path = out_dir.join(WEB_READY);
     if !o.force
@@ -152,7 +166,13 @@ pub fn build_pyramid(
             .is_some_and(|have| have == want)
     {
         return Ok(PyramidReport {
-            tiles: count_pngs(&tiles_dir),
+            tiles: if o.flat {
+                (o.min_zoom..=o.max_zoom)
+                    .map(|z| count_pngs(&out_dir.join(z.to_string())))
+                    .sum()
+            } else {
+                count_pngs(&tiles_dir)
+            },
             tiles_dir,
             reused: true,
             web_ready: needs_warp.then_some(web_ready_path),
@@ -198,7 +218,22 @@ pub fn build_pyramid(
             overview_zoom(tmp.path(), z, r, rs[i - 1].1, cancelled, &tick)?;
         }
     }
-    replace_dir(tmp, &tiles_dir)?;
+    if o.flat {
+        // Each zoom directory of the new tree replaces the one of its name.
+        for &(z, _) in &rs {
+            let from = tmp.path().join(z.to_string());
+            let to = out_dir.join(z.to_string());
+            match std::fs::symlink_metadata(&to) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir_all(&to).map_err(|e| io(&to, e))?,
+                Ok(_) => std::fs::remove_file(&to).map_err(|e| io(&to, e))?,
+                Err(_) => {}
+            }
+            std::fs::rename(&from, &to).map_err(|e| io(&to, e))?;
+        }
+        drop(tmp);
+    } else {
+        replace_dir(tmp, &tiles_dir)?;
+    }
     let body = serde_json::to_vec_pretty(&want).map_err(|e| PictureError::Io(e.to_string()))?;
     tessera_formats::atomic::write_atomic(&json_path, |w| std::io::Write::write_all(w, &body))
         .map_err(|e| io(&json_path, e))?;

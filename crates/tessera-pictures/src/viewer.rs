@@ -61,6 +61,10 @@ pub struct ViewerSpec {
     pub initial_zoom: u8,
     /// A GeoJSON geometry or feature collection drawn as a red outline.
     pub region_geojson: Option<String>,
+    /// The page title [default: "GeoTessera-rs - NAME"].
+    pub title: Option<String>,
+    /// Where the map opens `[lon, lat]` [default: the centre of `bounds`].
+    pub center: Option<[f64; 2]>,
 }
 
 /// Escapes text for HTML.
@@ -100,13 +104,21 @@ pub fn viewer_html(spec: &ViewerSpec) -> Result<String, PictureError> {
     let config = serde_json::json!({
         "tiles": spec.tiles_url,
         "bounds": [[s, w], [n, e]],
-        "center": [(s + n) / 2.0, (w + e) / 2.0],
+        "center": match spec.center {
+            Some([lon, lat]) => [lat, lon],
+            None => [(s + n) / 2.0, (w + e) / 2.0],
+        },
         "minZoom": spec.min_zoom,
         "maxZoom": spec.max_zoom,
         "initialZoom": spec.initial_zoom,
         "region": region,
     });
-    let title = html_text(&format!("GeoTessera-rs - {}", spec.name));
+    let title = html_text(
+        &spec
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("GeoTessera-rs - {}", spec.name)),
+    );
     Ok(format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -173,8 +185,19 @@ html, body {{ margin: 0; height: 100%; font-family: sans-serif; }}
 
 /// Writes `viewer.html` (atomically) and Leaflet's files into `dir`; returns the page.
 pub fn write_viewer(dir: &Path, spec: &ViewerSpec) -> Result<PathBuf, PictureError> {
+    write_page(&dir.join("viewer.html"), spec)
+}
+
+/// Writes the viewer page at `page` (any name) with Leaflet's files beside it
+/// (`leaflet/`); returns the page.
+pub fn write_page(page: &Path, spec: &ViewerSpec) -> Result<PathBuf, PictureError> {
     let html = viewer_html(spec)?;
     let io = |p: &Path, e: std::io::Error| PictureError::Io(format!("{}: {e}", p.display()));
+    let dir = match page.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     for (rel, bytes) in LEAFLET_FILES {
         let p = dir.join(rel);
         if let Some(parent) = p.parent() {
@@ -183,10 +206,9 @@ pub fn write_viewer(dir: &Path, spec: &ViewerSpec) -> Result<PathBuf, PictureErr
         tessera_formats::atomic::write_atomic(&p, |w| std::io::Write::write_all(w, bytes))
             .map_err(|e| io(&p, e))?;
     }
-    let page = dir.join("viewer.html");
-    tessera_formats::atomic::write_atomic(&page, |w| std::io::Write::write_all(w, html.as_bytes()))
-        .map_err(|e| io(&page, e))?;
-    Ok(page)
+    tessera_formats::atomic::write_atomic(page, |w| std::io::Write::write_all(w, html.as_bytes()))
+        .map_err(|e| io(page, e))?;
+    Ok(page.to_path_buf())
 }
 
 #[cfg(test)]
@@ -202,6 +224,8 @@ mod tests {
             max_zoom: 15,
             initial_zoom: 10,
             region_geojson: Some(r#"{"type":"Point","coordinates":[0,0],"x":"</script>"}"#.into()),
+            title: None,
+            center: None,
         }
     }
 

@@ -144,6 +144,7 @@ fn tiles_match_gdal2tiles_names_and_pixels() {
         min_zoom: 10,
         max_zoom: 15,
         force: false,
+        flat: false,
     };
     let t = Instant::now();
     let r = build_pyramid(&src, &out, &o, &|| false, &|_, _| {}).unwrap();
@@ -189,6 +190,7 @@ fn unchanged_requests_reuse_the_tiles_and_changed_ones_rebuild() {
         min_zoom: 11,
         max_zoom: 13,
         force: false,
+        flat: false,
     };
     let r = build_pyramid(&src, &out, &o, &|| false, &|_, _| {}).unwrap();
     assert!(!r.reused);
@@ -235,6 +237,49 @@ fn unchanged_requests_reuse_the_tiles_and_changed_ones_rebuild() {
 }
 
 #[test]
+fn a_flat_layout_writes_gdal2tiles_names_into_the_directory_and_keeps_other_files() {
+    let d = scratch("webtiles-flat");
+    let src = mercator_picture(&d);
+    let theirs = d.join("g2t");
+    gdal2tiles(&src, &theirs, "11-13");
+    let out = d.join("flat");
+    std::fs::create_dir_all(&out).unwrap();
+    let mine = out.join("notes.txt");
+    std::fs::write(&mine, "mine").unwrap();
+    let mut o = PyramidOptions {
+        min_zoom: 11,
+        max_zoom: 13,
+        force: false,
+        flat: true,
+    };
+    let r = build_pyramid(&src, &out, &o, &|| false, &|_, _| {}).unwrap();
+    assert_eq!(r.tiles_dir, out);
+    assert_eq!(
+        pngs(&out),
+        pngs(&theirs),
+        "{{z}}/{{x}}/{{y}}.png as gdal2tiles names them"
+    );
+    let again = build_pyramid(&src, &out, &o, &|| false, &|_, _| {}).unwrap();
+    assert!(again.reused);
+    assert_eq!(again.tiles, r.tiles);
+    o.force = true;
+    let forced = build_pyramid(&src, &out, &o, &|| false, &|_, _| {}).unwrap();
+    assert!(!forced.reused);
+    assert_eq!(pngs(&out), pngs(&theirs));
+    assert_eq!(
+        std::fs::read_to_string(&mine).unwrap(),
+        "mine",
+        "other files stay"
+    );
+    let hidden: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty());
+}
+
+#[test]
 fn a_wgs84_picture_is_reprojected_and_tiled_like_gdal2tiles() {
     let d = scratch("webtiles-4326");
     let p = d.join("rgb_4326.tif");
@@ -257,6 +302,7 @@ fn a_wgs84_picture_is_reprojected_and_tiled_like_gdal2tiles() {
         min_zoom: 10,
         max_zoom: 14,
         force: false,
+        flat: false,
     };
     let r = build_pyramid(&p, &out, &o, &|| false, &|_, _| {}).unwrap();
     let web = r.web_ready.clone().expect("a reprojected copy");

@@ -12,6 +12,7 @@ mod pure;
 mod store;
 mod tiles;
 mod visualize;
+mod web;
 
 use pyo3::prelude::*;
 
@@ -56,5 +57,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(local_tiles::tile_file_opens, m)?)?;
     m.add_function(wrap_pyfunction!(visualize::visualize, m)?)?;
     m.add_function(wrap_pyfunction!(visualize::pca_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(web::web_ready, m)?)?;
+    m.add_function(wrap_pyfunction!(web::build_web_tiles, m)?)?;
+    m.add_function(wrap_pyfunction!(web::viewer_page, m)?)?;
+    m.add_function(wrap_pyfunction!(web::region_outline, m)?)?;
+    m.add_function(wrap_pyfunction!(web::merge_geotiffs, m)?)?;
+    m.add_function(wrap_pyfunction!(web::coverage_map, m)?)?;
     Ok(())
 }
