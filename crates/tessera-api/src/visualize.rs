@@ -107,6 +107,18 @@ impl Source for Input {
             Input::Tiff(t) => t.name(),
         }
     }
+    fn read_window_codes(
+        &self,
+        r0: usize,
+        n: usize,
+        c0: usize,
+        m: usize,
+    ) -> std::result::Result<Option<(Vec<i8>, Vec<f32>)>, PictureError> {
+        match self {
+            Input::Npy(t) => t.read_window_codes(r0, n, c0, m),
+            Input::Tiff(_) => Ok(None),
+        }
+    }
 }
 
 /// The inputs at `path` in the reference's order (year, lat, lon), NPY preferred where a
@@ -293,6 +305,8 @@ pub(crate) fn visualize_sources<S: Source>(
             GridRule::Region(_) => Overlap::Owner,
         },
         copy_native: true,
+        // The reference's warped VRTs use GDAL's approximate transformer (0.125 px).
+        approx_error_px: 0.05,
     };
     let m = match rule {
         GridRule::Union => {
@@ -449,6 +463,7 @@ pub fn merge_geotiffs(
         memory_bytes,
         overlap: Overlap::FirstValid,
         copy_native: true,
+        approx_error_px: 0.0,
     };
     let m = Mosaic::on_grid(grid, &inputs, opts).map_err(picture_error)?;
     let mut md = inputs[0].info.metadata.clone();

@@ -34,6 +34,10 @@ fn demo_runs_end_to_end() {
     let look = std::path::Path::new(pca["quicklook"].as_str().unwrap());
     assert_eq!(std::fs::read(look).unwrap()[..8], *b"\x89PNG\r\n\x1a\n");
     assert!(pca["width"].as_u64().unwrap() > 100);
+    // ... and its web map, with the viewer page beside the tiles.
+    let map = &v["webmap"];
+    assert!(std::path::Path::new(map["viewer"].as_str().unwrap()).is_file());
+    assert!(map["tiles"].as_u64().unwrap() > 4, "{map}");
     // A second run reuses the mirror.
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["demo", "--workdir", dir.to_str().unwrap(), "--json"])

@@ -351,6 +351,7 @@ fn cog_output_is_valid_and_its_overviews_average_like_gdal() {
     let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     println!("{r}");
     assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert_eq!(r["warnings"], serde_json::json!([]), "{r}");
     assert!(r["overviews"].as_u64().unwrap() >= 1, "{r}");
     assert!(r["same_main"].as_bool().unwrap(), "{r}");
     // Each level's size is GDAL's, and so are its values (each level averaged from the

@@ -321,6 +321,36 @@ impl EmbeddingTile {
         Ok(())
     }
 
+    /// Rows `r0..r0 + n`, columns `c0..c0 + m` as int8 codes (pixel-interleaved) and one
+    /// scale per pixel; `None` for tiles with a scale per value.
+    pub fn window_codes(
+        &self,
+        r0: usize,
+        n: usize,
+        c0: usize,
+        m: usize,
+    ) -> Result<Option<(Vec<i8>, Vec<f32>)>> {
+        if self.per_band_scales {
+            return Ok(None);
+        }
+        let (w, h, b) = (self.georef.width, self.georef.height, self.bands());
+        if r0 + n > h || c0 + m > w {
+            return Err(ClientError::Format(format!(
+                "{}: window {r0}+{n} x {c0}+{m} is outside {h} x {w}",
+                self.tile.name()
+            )));
+        }
+        let (q, s) = self.codes_and_scales()?;
+        let mut codes = Vec::with_capacity(n * m * b);
+        let mut scales = Vec::with_capacity(n * m);
+        for r in r0..r0 + n {
+            let i = r * w + c0;
+            codes.extend_from_slice(&q[i * b..(i + m) * b]);
+            scales.extend_from_slice(&s[i..i + m]);
+        }
+        Ok(Some((codes, scales)))
+    }
+
     /// The int8 codes and the scales, as the NPY files hold them.
     fn codes_and_scales(&self) -> Result<(&[i8], &[f32])> {
         let fmt = |e: tessera_formats::npy::NpyError| ClientError::Format(e.to_string());

@@ -195,8 +195,20 @@ fn interp(x: f64, xp: &[f64], fp: &[f64]) -> f64 {
     if x >= xp[n - 1] {
         return fp[n - 1];
     }
-    // The last j with xp[j] <= x.
-    let j = xp.partition_point(|&v| v <= x) - 1;
+    // The last j with xp[j] <= x: guessed from the mean spacing (histogram centres are
+    // evenly spaced), then moved until exact, so any increasing xp gives NumPy's answer.
+    let step = (xp[n - 1] - xp[0]) / (n - 1) as f64;
+    let mut j = if step > 0.0 {
+        (((x - xp[0]) / step) as usize).min(n - 2)
+    } else {
+        0
+    };
+    while j > 0 && xp[j] > x {
+        j -= 1;
+    }
+    while j + 1 < n - 1 && xp[j + 1] <= x {
+        j += 1;
+    }
     if x == xp[j] {
         return fp[j];
     }
@@ -236,5 +248,26 @@ mod tests {
         assert_eq!(m.apply(1.0), 255);
         assert!(Balance::parse("percentile", 50.0, 10.0).is_err());
         assert!(Balance::parse("bogus", 2.0, 98.0).is_err());
+    }
+
+    #[test]
+    fn interp_finds_numpys_interval_for_even_and_uneven_points() {
+        let even: Vec<f64> = (0..256).map(|i| -3.0 + i as f64 * 0.025).collect();
+        let uneven: Vec<f64> = (0..256).map(|i| (i as f64 / 25.0).powi(3) - 20.0).collect();
+        for xp in [even, uneven] {
+            let fp: Vec<f64> = (0..xp.len()).map(|i| (i as f64).sqrt()).collect();
+            for k in 0..5000 {
+                let x = xp[0] - 1.0 + (xp[255] - xp[0] + 2.0) * (k as f64 / 4999.0);
+                let j = xp.partition_point(|&v| v <= x).clamp(1, 255) - 1;
+                let want = if x <= xp[0] {
+                    fp[0]
+                } else if x >= xp[255] {
+                    fp[255]
+                } else {
+                    (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]) * (x - xp[j]) + fp[j]
+                };
+                assert_eq!(interp(x, &xp, &fp), want, "x = {x}");
+            }
+        }
     }
 }

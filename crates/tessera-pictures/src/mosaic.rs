@@ -36,6 +36,19 @@ pub trait Source: Sync {
     fn owns(&self, lon: f64, lat: f64) -> bool;
     /// A name for messages.
     fn name(&self) -> String;
+    /// The same window as int8 codes (pixel-interleaved) and one scale per pixel, for
+    /// sources that hold them: linear maps of the pixels can then run on the codes.
+    /// `None` (the default): only [`Source::read_window`].
+    #[allow(clippy::type_complexity)]
+    fn read_window_codes(
+        &self,
+        _r0: usize,
+        _n: usize,
+        _c0: usize,
+        _m: usize,
+    ) -> Result<Option<(Vec<i8>, Vec<f32>)>, PictureError> {
+        Ok(None)
+    }
 }
 
 impl Source for tessera_client::local::EmbeddingTile {
@@ -73,6 +86,16 @@ impl Source for tessera_client::local::EmbeddingTile {
     }
     fn name(&self) -> String {
         format!("{} {}", self.tile.name(), self.year)
+    }
+    fn read_window_codes(
+        &self,
+        r0: usize,
+        n: usize,
+        c0: usize,
+        m: usize,
+    ) -> Result<Option<(Vec<i8>, Vec<f32>)>, PictureError> {
+        self.window_codes(r0, n, c0, m)
+            .map_err(|e| PictureError::Source(e.to_string()))
     }
 }
 
@@ -158,6 +181,11 @@ pub struct MosaicOptions {
     /// instead of resampling them, as rasterio's `merge` does (geotessera 0.11 warps only
     /// the other sources).
     pub copy_native: bool,
+    /// Largest error, in source pixels, allowed when source coordinates are interpolated
+    /// along an output row between exact projections (GDAL's approximate transformer,
+    /// whose default in gdalwarp and rasterio's warped VRTs is 0.125); 0 projects every
+    /// pixel exactly (`gdalwarp -et 0`).
+    pub approx_error_px: f64,
 }
 
 /// The rule for pixels that several sources cover (tiles overlap by their margins).
@@ -181,9 +209,28 @@ impl Default for MosaicOptions {
             memory_bytes: 512 << 20,
             overlap: Overlap::Owner,
             copy_native: false,
+            approx_error_px: 0.0,
         }
     }
 }
+
+/// How source coordinates of one stretch of an output row are found.
+#[derive(Debug, Clone, Copy)]
+enum Stretch {
+    /// Linear from column `i0`: `(u0 + (i - i0) du, v0 + (i - i0) dv)`.
+    Linear {
+        i0: usize,
+        u0: f64,
+        v0: f64,
+        du: f64,
+        dv: f64,
+    },
+    /// Projected pixel by pixel.
+    Exact,
+}
+
+/// Output columns per interpolated stretch.
+const STRETCH: usize = 32;
 
 /// A mosaic ready to render: the grid, the sources, and how.
 pub struct Mosaic<'a, S: Source> {
@@ -205,6 +252,55 @@ struct Need {
     c1: usize,
     scale: (f64, f64),
     how: Resampling,
+    /// `[W, S, E, N]` in degrees holding every point that can sample the window (its
+    /// outline, densified, grown by the kernel's reach and a margin): a point outside it
+    /// is not projected onto the source at all.
+    reach_lonlat: [f64; 4],
+}
+
+impl Need {
+    fn may_cover(&self, lon: f64, lat: f64) -> bool {
+        let b = &self.reach_lonlat;
+        lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]
+    }
+}
+
+/// The lon/lat box of source window `r0..r1 x c0..c1` of `g`, grown by `pad` pixels.
+fn window_lonlat(g: &TileGeoref, r0: usize, r1: usize, c0: usize, c1: usize, pad: f64) -> [f64; 4] {
+    let t = &g.transform;
+    let (u0, u1, v0, v1) = (
+        c0 as f64 - pad,
+        c1 as f64 + pad,
+        r0 as f64 - pad,
+        r1 as f64 + pad,
+    );
+    let steps = 32;
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for k in 0..=steps {
+        let f = k as f64 / steps as f64;
+        let (u, v) = (u0 + f * (u1 - u0), v0 + f * (v1 - v0));
+        for (x, y) in [(u, v0), (u, v1), (u0, v), (u1, v)] {
+            let (lon, lat) = g
+                .crs
+                .inverse(t.c + x * t.a + y * t.b, t.f + x * t.d + y * t.e);
+            b = [b[0].min(lon), b[1].min(lat), b[2].max(lon), b[3].max(lat)];
+        }
+    }
+    // Edges bulge between samples by far less than a pixel; keep a pixel's width more.
+    let deg = (t.a.abs().max(t.e.abs()) / 111_000.0).max(1e-9);
+    let lat_max = b[1].abs().max(b[3].abs()).min(89.0);
+    let dlon = deg / lat_max.to_radians().cos();
+    if g.crs.is_projected() {
+        [b[0] - dlon, b[1] - deg, b[2] + dlon, b[3] + deg]
+    } else {
+        let d = t.a.abs().max(t.e.abs());
+        [b[0] - d, b[1] - d, b[2] + d, b[3] + d]
+    }
 }
 
 impl<'a, S: Source> Mosaic<'a, S> {
@@ -425,6 +521,7 @@ impl<'a, S: Source> Mosaic<'a, S> {
                     c1,
                     scale,
                     how,
+                    reach_lonlat: window_lonlat(sg, r0, r1, c0, c1, 2.0 * reach),
                 });
             }
         }
@@ -456,14 +553,82 @@ impl<'a, S: Source> Mosaic<'a, S> {
             })
             .collect();
         let g = &self.grid;
+        // WGS84 and Web Mercator unproject by column and row apart: longitudes once per
+        // strip, latitudes once per row (the same values as per pixel).
+        let separable = matches!(
+            g.crs,
+            tessera_core::Crs::Wgs84 | tessera_core::Crs::WebMercator
+        );
+        let lons: Vec<f64> = if separable {
+            (0..w)
+                .map(|i| g.crs.inverse(g.centre(i, j0).0, 0.0).0)
+                .collect()
+        } else {
+            Vec::new()
+        };
         out.par_chunks_mut(w * b)
             .enumerate()
             .for_each(|(jr, orow)| {
                 let j = j0 + jr;
                 let mut order: Vec<usize> = Vec::with_capacity(needs.len());
+                let row_lat = separable.then(|| g.crs.inverse(0.0, g.centre(0, j).1).1);
+                let lonlat = |i: usize| match row_lat {
+                    Some(lat) => (lons[i], lat),
+                    None => {
+                        let (x, y) = g.centre(i, j);
+                        g.crs.inverse(x, y)
+                    }
+                };
+                let approx = self.opts.approx_error_px;
+                let mut stretches: Vec<Vec<Option<Stretch>>> = if approx > 0.0 {
+                    vec![vec![None; w.div_ceil(STRETCH)]; needs.len()]
+                } else {
+                    Vec::new()
+                };
+                let mut source_px = |k: usize, i: usize, lon: f64, lat: f64| -> (f64, f64) {
+                    let sg = &self.georefs[needs[k].s];
+                    if approx <= 0.0 {
+                        return pixel_of(sg, lon, lat);
+                    }
+                    let slot = &mut stretches[k][i / STRETCH];
+                    let st = *slot.get_or_insert_with(|| {
+                        let i0 = (i / STRETCH) * STRETCH;
+                        let i1 = (i0 + STRETCH).min(w - 1);
+                        if i1 <= i0 + 1 {
+                            return Stretch::Exact;
+                        }
+                        let at = |c: usize| {
+                            let (lo, la) = lonlat(c);
+                            pixel_of(sg, lo, la)
+                        };
+                        let (a, z, im) = (at(i0), at(i1), (i0 + i1) / 2);
+                        let m = at(im);
+                        let n = (i1 - i0) as f64;
+                        let (du, dv) = ((z.0 - a.0) / n, (z.1 - a.1) / n);
+                        let f = (im - i0) as f64;
+                        let err = (a.0 + f * du - m.0).abs().max((a.1 + f * dv - m.1).abs());
+                        if err.is_finite() && err <= approx {
+                            Stretch::Linear {
+                                i0,
+                                u0: a.0,
+                                v0: a.1,
+                                du,
+                                dv,
+                            }
+                        } else {
+                            Stretch::Exact
+                        }
+                    });
+                    match st {
+                        Stretch::Linear { i0, u0, v0, du, dv } => {
+                            let f = (i - i0) as f64;
+                            (u0 + f * du, v0 + f * dv)
+                        }
+                        Stretch::Exact => pixel_of(sg, lon, lat),
+                    }
+                };
                 for (i, o) in orow.chunks_exact_mut(b).enumerate() {
-                    let (x, y) = g.centre(i, j);
-                    let (lon, lat) = g.crs.inverse(x, y);
+                    let (lon, lat) = lonlat(i);
                     order.clear();
                     if self.opts.overlap == Overlap::FirstValid {
                         order.extend(0..needs.len());
@@ -474,7 +639,10 @@ impl<'a, S: Source> Mosaic<'a, S> {
                     }
                     let mut hit = false;
                     for &k in &order {
-                        let (u, v) = pixel_of(&self.georefs[needs[k].s], lon, lat);
+                        if !needs[k].may_cover(lon, lat) {
+                            continue;
+                        }
+                        let (u, v) = source_px(k, i, lon, lat);
                         if warp::sample(&wins[k], needs[k].how, u, v, needs[k].scale, o) {
                             hit = true;
                             break;

@@ -61,6 +61,35 @@ impl Reservoir {
         }
     }
 
+    /// Offers int8-coded rows (`n × bands` codes, one scale per pixel) exactly as
+    /// [`Self::offer`] offers their dequantised values (`code * scale` in f32), without
+    /// dequantising the pixels that are not kept.
+    pub fn offer_codes(&mut self, codes: &[i8], scales: &[f32]) {
+        let b = self.bands;
+        let mut px = vec![0f32; b];
+        for (q, &s) in codes.chunks_exact(b).zip(scales) {
+            // A value is finite when the scale is, unless code x scale overflows.
+            let valid = s.is_finite()
+                && (s.abs() < 1e30 || q.iter().all(|&q| (f32::from(q) * s).is_finite()));
+            if !valid {
+                continue;
+            }
+            self.valid += 1;
+            let key = self.rng.random();
+            if key >= self.threshold {
+                continue;
+            }
+            for (o, &q) in px.iter_mut().zip(q) {
+                *o = f32::from(q) * s;
+            }
+            self.keys.push(key);
+            self.rows.extend_from_slice(&px);
+            if self.keys.len() >= 2 * self.max {
+                self.prune();
+            }
+        }
+    }
+
     fn prune(&mut self) {
         if self.keys.len() <= self.max {
             return;
@@ -324,6 +353,20 @@ fn jacobi_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
     ((0..n).map(|i| a[i * n + i]).collect(), v)
 }
 
+/// `q . w` with eight running sums (vectorised), in f32.
+fn dot_i8_f32(q: &[i8], w: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (qc, wc) = (q.chunks_exact(8), w.chunks_exact(8));
+    let (qr, wr) = (qc.remainder(), wc.remainder());
+    for (q, w) in qc.zip(wc) {
+        for k in 0..8 {
+            acc[k] += f32::from(q[k]) * w[k];
+        }
+    }
+    let tail: f32 = qr.iter().zip(wr).map(|(&q, &w)| f32::from(q) * w).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
 impl PcaModel {
     /// Components.
     pub fn n_components(&self) -> usize {
@@ -346,6 +389,35 @@ impl PcaModel {
             bias[c] = s;
         }
         (w, bias)
+    }
+
+    /// The scores of int8-coded pixels (`codes` pixel-interleaved, one scale each), as
+    /// [`Self::transform`] of the dequantised values but on the codes: the standardisation
+    /// and the projection are one linear map, so each score is
+    /// `scale * (codes . w) + bias` with `w = component / scaler_scale` and
+    /// `bias = -(scaler_mean / scaler_scale + mean) . component`. NaN where the scale is not
+    /// finite (no data).
+    pub fn transform_codes(&self, codes: &[i8], scales: &[f32]) -> Vec<f32> {
+        let b = self.bands;
+        let nc = self.n_components();
+        let (w, bias) = self.folded();
+        let mut out = vec![f32::NAN; scales.len() * nc];
+        out.par_chunks_mut(nc * 1024)
+            .zip(codes.par_chunks(b * 1024))
+            .zip(scales.par_chunks(1024))
+            .for_each(|((o, q), s)| {
+                for ((o, q), &s) in o.chunks_exact_mut(nc).zip(q.chunks_exact(b)).zip(s) {
+                    if !s.is_finite() {
+                        continue;
+                    }
+                    for c in 0..nc {
+                        let wc = &w[c * b..(c + 1) * b];
+                        let dot = dot_i8_f32(q, wc);
+                        o[c] = (f64::from(s) * f64::from(dot) + bias[c]) as f32;
+                    }
+                }
+            });
+        out
     }
 
     /// Scores of pixels (`n × bands`) as float32 (`n × n_components`), NaN for pixels with
@@ -429,5 +501,64 @@ mod tests {
             + b[0];
         assert!((f - f64::from(t[0])).abs() < 1e-4);
         assert!(fit(&s[..3], 3, 2, false).is_err());
+    }
+
+    #[test]
+    fn scores_on_codes_equal_scores_of_the_dequantised_pixels() {
+        // 10-band pixels quantised the model's way; one without data.
+        let mut g = Pcg64::numpy_default(1);
+        let bands = 10;
+        let mut q = Vec::new();
+        let mut scales = Vec::new();
+        for i in 0..500 {
+            q.extend((0..bands).map(|_| (g.random() * 254.0 - 127.0).round() as i8));
+            scales.push(if i == 7 {
+                f32::NAN
+            } else {
+                (0.01 + g.random() * 0.05) as f32
+            });
+        }
+        let mut px = vec![0f32; q.len()];
+        tessera_core::quant::dequantise(&q, &scales, bands, &mut px);
+        let m = fit(&px, bands, 3, true).unwrap();
+        let a = m.transform(&px);
+        let b = m.transform_codes(&q, &scales);
+        assert!(
+            a[7 * 3..8 * 3].iter().all(|v| v.is_nan())
+                && b[7 * 3..8 * 3].iter().all(|v| v.is_nan())
+        );
+        for (x, y) in a.iter().zip(&b).filter(|(x, _)| !x.is_nan()) {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{x} {y}");
+        }
+    }
+
+    #[test]
+    fn offering_codes_keeps_what_offering_their_values_keeps() {
+        let mut g = Pcg64::numpy_default(3);
+        let bands = 4;
+        let q: Vec<i8> = (0..4000 * bands)
+            .map(|_| (g.random() * 254.0 - 127.0) as i8)
+            .collect();
+        let scales: Vec<f32> = (0..4000)
+            .map(|i| {
+                if i % 13 == 0 {
+                    f32::NAN
+                } else {
+                    (g.random() * 0.1) as f32
+                }
+            })
+            .collect();
+        let mut px = vec![0f32; q.len()];
+        tessera_core::quant::dequantise(&q, &scales, bands, &mut px);
+        let (mut a, mut b) = (Reservoir::new(bands, 300), Reservoir::new(bands, 300));
+        for k in 0..4 {
+            a.offer(&px[k * 1000 * bands..(k + 1) * 1000 * bands]);
+            b.offer_codes(
+                &q[k * 1000 * bands..(k + 1) * 1000 * bands],
+                &scales[k * 1000..(k + 1) * 1000],
+            );
+        }
+        assert_eq!(a.valid_pixels(), b.valid_pixels());
+        assert_eq!(a.finish(), b.finish());
     }
 }

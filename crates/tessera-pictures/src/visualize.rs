@@ -69,8 +69,10 @@ pub fn fit_projection<S: Source>(
                 return Err(PictureError::Cancelled);
             }
             let n = step.min(g.height - r);
-            let rows = s.read_window(r, n, 0, g.width)?;
-            res.offer(&rows);
+            match s.read_window_codes(r, n, 0, g.width)? {
+                Some((q, sc)) => res.offer_codes(&q, &sc),
+                None => res.offer(&s.read_window(r, n, 0, g.width)?),
+            }
             r += n;
             done += n as u64;
             progress(done, total);
@@ -143,8 +145,13 @@ impl<S: Source> Source for Coloured<'_, S> {
         c0: usize,
         m: usize,
     ) -> Result<Vec<f32>, PictureError> {
-        let px = self.source.read_window(r0, n, c0, m)?;
-        let scores = self.projection.model.transform(&px);
+        let scores = match self.source.read_window_codes(r0, n, c0, m)? {
+            Some((q, s)) => self.projection.model.transform_codes(&q, &s),
+            None => {
+                let px = self.source.read_window(r0, n, c0, m)?;
+                self.projection.model.transform(&px)
+            }
+        };
         let nc = self.projection.model.n_components();
         let b = self.bands();
         let maps = &self.projection.maps;

@@ -236,6 +236,26 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         pca_secs,
         quicklook.display()
     ));
+    // ... and as a web map of it.
+    let map_dir = w.join("webmap");
+    let t = Instant::now();
+    let map = tessera_api::webmap::webmap(
+        &tessera_api::webmap::WebmapRequest {
+            output: Some(map_dir.clone()),
+            min_zoom: 10,
+            max_zoom: 14,
+            initial_zoom: 12,
+            ..tessera_api::webmap::WebmapRequest::new(&pca_path)
+        },
+        &Progress::new(),
+    )
+    .map_err(cli_err)?;
+    say(&format!(
+        "    a web map of it ({} tiles, zoom 10-14) in {:.2} s; open it with: tessera serve {} --html viewer.html --open",
+        map.tiles,
+        t.elapsed().as_secs_f64(),
+        map_dir.display()
+    ));
     let (cfiles, cbytes) = dir_size(&w.join("cache"));
     if a.json {
         println!(
@@ -250,6 +270,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                            "accuracy": accuracy.map(|a| a.0)},
                 "pca": {"output": pic.path, "quicklook": pic.quicklook, "width": pic.grid.width,
                         "height": pic.grid.height, "seconds": pca_secs},
+                "webmap": {"dir": map.output, "viewer": map.viewer, "tiles": map.tiles, "reused": map.reused},
                 "cache": {"files": cfiles, "bytes": cbytes},
             })
         );
