@@ -36,6 +36,8 @@ pub struct VisualizeRequest {
     pub memory_bytes: usize,
     /// Also write a PNG quicklook at most this many pixels wide or tall.
     pub quicklook_px: Option<usize>,
+    /// Write a Cloud-Optimized GeoTIFF (internal overviews and masks, directories first).
+    pub cog: bool,
 }
 
 /// What `visualize` made.
@@ -335,6 +337,7 @@ pub(crate) fn visualize_sources<S: Source>(
         &m,
         &req.output,
         md,
+        req.cog,
         look.as_ref().map(|(p, px)| (p.as_path(), *px)),
         &|| progress.is_cancelled(),
         &|done, _| progress.set_done(done),

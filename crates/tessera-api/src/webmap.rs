@@ -354,6 +354,7 @@ pub fn webmap_region(
             balance: tessera_pictures::Balance::Histogram,
             memory_bytes: 512 << 20,
             quicklook_px: None,
+            cog: false,
         };
         crate::visualize::visualize_region(store, bbox, year, depth, &v, progress)?;
         tessera_formats::atomic::write_atomic(&key_path, |w| {

@@ -440,6 +440,10 @@ pub struct VisualizeArgs {
     /// Do not write the PNG quicklook.
     #[arg(long)]
     pub no_quicklook: bool,
+    /// Write a Cloud-Optimized GeoTIFF: internal overviews (and their masks) averaged as
+    /// GDAL's AVERAGE does, every directory before the pixels.
+    #[arg(long)]
+    pub cog: bool,
     /// The quicklook's longest side in pixels.
     #[arg(long, default_value_t = 1024)]
     pub quicklook_size: usize,

@@ -416,3 +416,52 @@ fn bad_input_gets_one_clear_error() {
         assert!(!d.join("o.tif").exists(), "no output after a failure");
     }
 }
+
+/// GDAL's COG validator and both pictures read through GDAL (bands and mask).
+const COG_CHECK: &str = r#"
+import json, sys
+from osgeo import gdal
+import numpy as np
+from osgeo_utils.samples import validate_cloud_optimized_geotiff as v
+gdal.UseExceptions()
+cog, plain = sys.argv[1], sys.argv[2]
+warnings, errors, _ = v.validate(cog, full_check=True)
+c, p = gdal.Open(cog), gdal.Open(plain)
+b = c.GetRasterBand(1)
+print(json.dumps({
+    "errors": errors, "warnings": warnings, "overviews": b.GetOverviewCount(),
+    "mask_flags": b.GetMaskFlags(), "same_pixels": bool(np.array_equal(c.ReadAsArray(), p.ReadAsArray())),
+    "same_mask": bool(np.array_equal(b.GetMaskBand().ReadAsArray(), p.GetRasterBand(1).GetMaskBand().ReadAsArray())),
+    "overview_mask_valid": float((b.GetOverview(0).GetMaskBand().ReadAsArray() > 0).mean()) if b.GetOverviewCount() else -1.0,
+    "tags": c.GetMetadata() == p.GetMetadata(),
+}))
+"#;
+
+#[test]
+fn a_cog_picture_is_valid_and_holds_the_same_pixels_and_mask() {
+    let d = scratch("visualize-cog");
+    let (cog, plain) = (d.join("cog.tif"), d.join("plain.tif"));
+    visualize(&cog, &["--cog", "--no-quicklook"]);
+    visualize(&plain, &["--no-quicklook"]);
+    let out = run_tool(
+        "/usr/bin/python3",
+        &[
+            "-c",
+            COG_CHECK,
+            &cog.display().to_string(),
+            &plain.display().to_string(),
+        ],
+    );
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    println!("{r}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert_eq!(r["warnings"], serde_json::json!([]), "{r}");
+    assert!(r["overviews"].as_u64().unwrap() >= 1, "{r}");
+    // GMF_PER_DATASET: the internal mask, as in the plain picture.
+    assert_eq!(r["mask_flags"], 2, "{r}");
+    assert!(r["same_pixels"].as_bool().unwrap(), "{r}");
+    assert!(r["same_mask"].as_bool().unwrap(), "{r}");
+    assert!(r["tags"].as_bool().unwrap(), "{r}");
+    let f = r["overview_mask_valid"].as_f64().unwrap();
+    assert!(f > 0.0 && f < 1.0, "the overview has its own mask: {r}");
+}

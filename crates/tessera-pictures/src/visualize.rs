@@ -177,6 +177,9 @@ impl<S: Source> Source for Coloured<'_, S> {
     }
 }
 
+/// Where [`write_rgb_geotiff`] hands each strip: display values and mask rows.
+type StripSink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), PictureError> + 'a;
+
 /// What [`write_rgb_geotiff`] wrote.
 #[derive(Debug, Clone)]
 pub struct WrittenPicture {
@@ -197,11 +200,14 @@ pub struct WrittenPicture {
 /// interpretation for 3 bands; values are truncated as the reference's `astype(uint8)`.
 /// With `quicklook`, also a PNG at most `quicklook_px` wide (RGBA, transparent where
 /// masked). Strips are rendered within the mosaic's budget; the mask waits in a
-/// temporary file beside the output until the image is done.
+/// temporary file beside the output until the image is done. With `cog`, a
+/// Cloud-Optimized GeoTIFF with internal overviews and their masks instead.
+#[allow(clippy::too_many_arguments)]
 pub fn write_rgb_geotiff<S: Source>(
     m: &Mosaic<S>,
     path: &Path,
     metadata: GdalMetadata,
+    cog: bool,
     quicklook: Option<(&Path, usize)>,
     cancelled: &dyn Fn() -> bool,
     progress: &dyn Fn(u64, u64),
@@ -236,47 +242,59 @@ pub fn write_rgb_geotiff<S: Source>(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut spill = BufWriter::new(tempfile::tempfile_in(dir).map_err(io)?);
     let mut look = quicklook.map(|(p, px)| Quicklook::new(p, w, h, b, px));
     let n = m.strip_rows_within(m.memory_bytes() / 2)?;
-    let mut file = GeoTiffFile::create(path, spec).map_err(tiff)?;
-    let mut strip = vec![0f32; n.min(h) * w * b];
-    let mut bytes = vec![0u8; n.min(h) * w * b];
-    let mut mask = vec![0u8; n.min(h) * w];
-    let mut j = 0;
-    while j < h {
-        if cancelled() {
-            return Err(PictureError::Cancelled);
+    // The strips: rendered, made display values and a mask, handed to `sink`.
+    let mut strips = |sink: &mut StripSink| {
+        let mut strip = vec![0f32; n.min(h) * w * b];
+        let mut bytes = vec![0u8; n.min(h) * w * b];
+        let mut mask = vec![0u8; n.min(h) * w];
+        let mut j = 0;
+        while j < h {
+            if cancelled() {
+                return Err(PictureError::Cancelled);
+            }
+            let rows = n.min(h - j);
+            let (s, o, k) = (
+                &mut strip[..rows * w * b],
+                &mut bytes[..rows * w * b],
+                &mut mask[..rows * w],
+            );
+            m.render(j, rows, s)?;
+            o.par_chunks_mut(b)
+                .zip(s.par_chunks(b))
+                .zip(k.par_iter_mut())
+                .for_each(|((o, s), k)| {
+                    let valid = s.iter().all(|v| !v.is_nan());
+                    *k = if valid { 255 } else { 0 };
+                    for (o, &v) in o.iter_mut().zip(s) {
+                        *o = if valid { v.clamp(0.0, 255.0) as u8 } else { 0 };
+                    }
+                });
+            sink(o, k)?;
+            if let Some(q) = look.as_mut() {
+                q.add(j, rows, o, k);
+            }
+            j += rows;
+            progress(j as u64, h as u64);
         }
-        let rows = n.min(h - j);
-        let (s, o, k) = (
-            &mut strip[..rows * w * b],
-            &mut bytes[..rows * w * b],
-            &mut mask[..rows * w],
-        );
-        m.render(j, rows, s)?;
-        o.par_chunks_mut(b)
-            .zip(s.par_chunks(b))
-            .zip(k.par_iter_mut())
-            .for_each(|((o, s), k)| {
-                let valid = s.iter().all(|v| !v.is_nan());
-                *k = if valid { 255 } else { 0 };
-                for (o, &v) in o.iter_mut().zip(s) {
-                    *o = if valid { v.clamp(0.0, 255.0) as u8 } else { 0 };
-                }
-            });
-        file.writer().write_rows(&*o).map_err(tiff)?;
-        spill.write_all(k).map_err(io)?;
-        if let Some(q) = look.as_mut() {
-            q.add(j, rows, o, k);
-        }
-        j += rows;
-        progress(j as u64, h as u64);
-    }
-    let mut spill = spill.into_inner().map_err(|e| io(e.into_error()))?;
-    std::io::Seek::rewind(&mut spill).map_err(io)?;
-    let path = file
-        .finish_with_image(mask_spec, |wr| {
+        Ok(())
+    };
+    let path = if cog {
+        let mut file =
+            tessera_formats::geotiff::cog::CogFile::<u8>::create(path, spec, true).map_err(tiff)?;
+        strips(&mut |o, k| file.write_rows(o, Some(k)).map_err(tiff))?;
+        file.finish().map_err(tiff)?
+    } else {
+        let mut spill = BufWriter::new(tempfile::tempfile_in(dir).map_err(io)?);
+        let mut file = GeoTiffFile::create(path, spec).map_err(tiff)?;
+        strips(&mut |o, k| {
+            file.writer().write_rows(o).map_err(tiff)?;
+            spill.write_all(k).map_err(io)
+        })?;
+        let mut spill = spill.into_inner().map_err(|e| io(e.into_error()))?;
+        std::io::Seek::rewind(&mut spill).map_err(io)?;
+        file.finish_with_image(mask_spec, |wr| {
             let mut rows = vec![0u8; n.min(h) * w];
             let mut left = h;
             while left > 0 {
@@ -287,7 +305,8 @@ pub fn write_rgb_geotiff<S: Source>(
             }
             Ok(())
         })
-        .map_err(tiff)?;
+        .map_err(tiff)?
+    };
     let quicklook = look.map(Quicklook::finish).transpose()?;
     Ok(WrittenPicture {
         path,

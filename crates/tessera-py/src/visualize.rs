@@ -38,6 +38,7 @@ pub fn visualize(
         balance,
         memory_bytes: memory_mb.max(16) << 20,
         quicklook_px: quicklook.then_some(1024),
+        cog: false,
     };
     let v = run(py, callback.as_ref(), move |p| run_visualize(&req, p))?;
     Ok(v.path.display().to_string())

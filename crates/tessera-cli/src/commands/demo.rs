@@ -222,6 +222,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             balance: tessera_api::visualize::Balance::Histogram,
             memory_bytes: 256 << 20,
             quicklook_px: Some(1024),
+            cog: false,
         },
         &Progress::new(),
     )

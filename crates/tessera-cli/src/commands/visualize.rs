@@ -59,6 +59,7 @@ pub fn run(a: &VisualizeArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         balance,
         memory_bytes: (a.memory_mb as usize) << 20,
         quicklook_px: (!a.no_quicklook).then_some(a.quicklook_size.clamp(16, 1 << 15)),
+        cog: a.cog,
     };
     let p = Progress::new();
     let r = if region_mode {
