@@ -261,29 +261,34 @@ pub fn downsample(sq: &[u8]) -> Rgba {
         (v, m)
     };
     let axis: Vec<([(usize, f64); 4], usize)> = (0..t).map(taps).collect();
-    // Horizontal pass into f64 rows, then vertical.
+    // Horizontal pass into f64 rows, then vertical; each sum adds its taps in order, four
+    // bands at a time (the vertical pass a whole row at a time, so it vectorises).
     let mut h = vec![0f64; n * t * 4];
-    for r in 0..n {
-        for (i, (v, m)) in axis.iter().enumerate() {
-            for b in 0..4 {
-                let mut acc = 0.0;
-                for &(s, w) in &v[..*m] {
-                    acc += w * f64::from(sq[(r * n + s) * 4 + b]);
+    for (row, hrow) in sq.chunks_exact(n * 4).zip(h.chunks_exact_mut(t * 4)) {
+        for ((v, m), hp) in axis.iter().zip(hrow.chunks_exact_mut(4)) {
+            let mut acc = [0f64; 4];
+            for &(s, w) in &v[..*m] {
+                let p = &row[s * 4..s * 4 + 4];
+                for b in 0..4 {
+                    acc[b] += w * f64::from(p[b]);
                 }
-                h[(r * t + i) * 4 + b] = acc;
             }
+            hp.copy_from_slice(&acc);
         }
     }
     let mut out = vec![0u8; t * t * 4];
-    for (j, (v, m)) in axis.iter().enumerate() {
-        for i in 0..t {
-            for b in 0..4 {
-                let mut acc = 0.0;
-                for &(s, w) in &v[..*m] {
-                    acc += w * h[(s * t + i) * 4 + b];
-                }
-                out[(j * t + i) * 4 + b] = (acc + 0.5).floor().clamp(0.0, 255.0) as u8;
+    let mut acc = vec![0f64; t * 4];
+    for ((v, m), orow) in axis.iter().zip(out.chunks_exact_mut(t * 4)) {
+        acc.fill(0.0);
+        for &(s, w) in &v[..*m] {
+            for (a, &x) in acc.iter_mut().zip(&h[s * t * 4..(s + 1) * t * 4]) {
+                *a += w * x;
             }
+        }
+        // The sums are convex combinations of bytes (0..=255): `as u8` of `acc + 0.5`
+        // rounds half up, as `floor` did.
+        for (o, &a) in orow.iter_mut().zip(&acc) {
+            *o = (a + 0.5) as u8;
         }
     }
     out
