@@ -132,6 +132,66 @@ impl<T: OverviewSample> Sink<T> {
     }
 }
 
+/// Where a mosaic's strips go: float32 values, or int8 codes and their scales (one per
+/// mosaic written, so the variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
+enum MosaicSink {
+    F32(Sink<f32>),
+    Int8 {
+        codes: Sink<i8>,
+        scales: Sink<f32>,
+        /// Buffers for a strip's codes and scales.
+        q: Vec<i8>,
+        sc: Vec<f32>,
+    },
+}
+
+impl MosaicSink {
+    /// Writes a strip of `bands`-band float32 pixels (NaN: no data).
+    fn write(&mut self, s: &[f32], bands: usize) -> Result<(), PictureError> {
+        match self {
+            MosaicSink::F32(f) => f.write(s),
+            MosaicSink::Int8 {
+                codes,
+                scales,
+                q,
+                sc,
+            } => {
+                let px = s.len() / bands;
+                let (qs, ss) = (&mut q[..px * bands], &mut sc[..px]);
+                qs.par_chunks_mut(bands)
+                    .zip(ss.par_iter_mut())
+                    .zip(s.par_chunks(bands))
+                    .for_each(|((q, sc), v)| {
+                        *sc = tessera_core::quant::pixel_scale(v);
+                        if sc.is_nan() {
+                            q.fill(0);
+                        } else {
+                            tessera_core::quant::quantise_pixel(v, *sc, q);
+                        }
+                    });
+                codes.write(qs)?;
+                scales.write(ss)
+            }
+        }
+    }
+
+    /// Finishes the file(s); returns the main one. The scales finish first, so the codes
+    /// under their final name mean both are complete; a scales file whose codes then fail
+    /// is removed.
+    fn finish(self) -> Result<PathBuf, PictureError> {
+        match self {
+            MosaicSink::F32(f) => f.finish(),
+            MosaicSink::Int8 { codes, scales, .. } => {
+                let spath = scales.finish()?;
+                codes.finish().inspect_err(|_| {
+                    let _ = std::fs::remove_file(&spath);
+                })
+            }
+        }
+    }
+}
+
 fn base_spec(
     w: usize,
     h: usize,
@@ -222,71 +282,30 @@ pub fn write_mosaic<S: Source>(
         spec.metadata = metadata;
     }
     let n = m.strip_rows_within(budget - budget / 4)?;
-    let scales_done = std::cell::Cell::new(false);
     let mut strip = vec![0f32; n.min(h) * w * b];
-    let result = (|| {
-        if int8 {
-            let spath = scales_path(path);
-            let mut main = Sink::<i8>::create(path, spec, opts.cog)?;
-            let mut scales = Sink::<f32>::create(&spath, scale_spec, opts.cog)?;
-            let mut q = vec![0i8; n.min(h) * w * b];
-            let mut sc = vec![0f32; n.min(h) * w];
-            let mut j = 0;
-            while j < h {
-                if cancelled() {
-                    return Err(PictureError::Cancelled);
-                }
-                let rows = n.min(h - j);
-                let s = &mut strip[..rows * w * b];
-                m.render(j, rows, s)?;
-                let (qs, ss) = (&mut q[..rows * w * b], &mut sc[..rows * w]);
-                qs.par_chunks_mut(b)
-                    .zip(ss.par_iter_mut())
-                    .zip(s.par_chunks(b))
-                    .for_each(|((q, sc), v)| {
-                        *sc = tessera_core::quant::pixel_scale(v);
-                        if sc.is_nan() {
-                            q.fill(0);
-                        } else {
-                            tessera_core::quant::quantise_pixel(v, *sc, q);
-                        }
-                    });
-                main.write(qs)?;
-                scales.write(ss)?;
-                j += rows;
-                progress(j as u64, h as u64);
-            }
-            // The scales first: the codes under their final name mean both are complete.
-            scales.finish()?;
-            scales_done.set(true);
-            main.finish()
-        } else {
-            let mut main = Sink::<f32>::create(path, spec, opts.cog)?;
-            let mut j = 0;
-            while j < h {
-                if cancelled() {
-                    return Err(PictureError::Cancelled);
-                }
-                let rows = n.min(h - j);
-                let s = &mut strip[..rows * w * b];
-                m.render(j, rows, s)?;
-                main.write(s)?;
-                j += rows;
-                progress(j as u64, h as u64);
-            }
-            main.finish()
+    let mut out = if int8 {
+        MosaicSink::Int8 {
+            codes: Sink::create(path, spec, opts.cog)?,
+            scales: Sink::create(&scales_path(path), scale_spec, opts.cog)?,
+            q: vec![0i8; n.min(h) * w * b],
+            sc: vec![0f32; n.min(h) * w],
         }
-    })();
-    let path = match result {
-        Ok(p) => p,
-        Err(e) => {
-            if scales_done.get() {
-                // A scales file finished before its codes failed is not left alone.
-                let _ = std::fs::remove_file(scales_path(path));
-            }
-            return Err(e);
-        }
+    } else {
+        MosaicSink::F32(Sink::create(path, spec, opts.cog)?)
     };
+    let mut j = 0;
+    while j < h {
+        if cancelled() {
+            return Err(PictureError::Cancelled);
+        }
+        let rows = n.min(h - j);
+        let s = &mut strip[..rows * w * b];
+        m.render(j, rows, s)?;
+        out.write(s, b)?;
+        j += rows;
+        progress(j as u64, h as u64);
+    }
+    let path = out.finish()?;
     Ok(Written {
         path,
         width: w,
