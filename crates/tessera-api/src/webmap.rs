@@ -366,10 +366,8 @@ pub fn webmap_region(
         })?;
     }
     let outline = req.region_geojson.clone().unwrap_or_else(|| {
-        let [w, s, e, n] = bbox.to_array();
         serde_json::json!({"type": "FeatureCollection", "features": [{"type": "Feature",
-            "properties": {"name": "region"}, "geometry": {"type": "Polygon",
-            "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}}]})
+            "properties": {"name": "region"}, "geometry": bbox_polygon(bbox)}]})
         .to_string()
     });
     let tiles = WebmapRequest {
@@ -533,9 +531,7 @@ pub fn region_outline(path: &Path, progress: &Progress) -> crate::Result<String>
     )?;
     let ring = |r: &Vec<(f64, f64)>| r.iter().map(|&(x, y)| [x, y]).collect::<Vec<_>>();
     let geometry = if region.polygons.is_empty() {
-        let b = region.bounds();
-        serde_json::json!({"type": "Polygon", "coordinates": [[[b.west, b.south],
-            [b.east, b.south], [b.east, b.north], [b.west, b.north], [b.west, b.south]]]})
+        bbox_polygon(&region.bounds())
     } else {
         let polys: Vec<Vec<Vec<[f64; 2]>>> = region
             .polygons
@@ -549,4 +545,11 @@ pub fn region_outline(path: &Path, progress: &Progress) -> crate::Result<String>
         "geometry": geometry})
         .to_string(),
     )
+}
+
+/// A WGS84 box as a GeoJSON polygon.
+fn bbox_polygon(b: &tessera_core::Bbox) -> serde_json::Value {
+    let [w, s, e, n] = b.to_array();
+    serde_json::json!({"type": "Polygon",
+        "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]})
 }
