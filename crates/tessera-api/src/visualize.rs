@@ -115,7 +115,7 @@ impl Source for Input {
         n: usize,
         c0: usize,
         m: usize,
-    ) -> std::result::Result<Option<(Vec<i8>, Vec<f32>)>, PictureError> {
+    ) -> std::result::Result<Option<tessera_pictures::mosaic::Codes<'_>>, PictureError> {
         match self {
             Input::Npy(t) => t.read_window_codes(r0, n, c0, m),
             Input::Tiff(_) => Ok(None),

@@ -5,6 +5,7 @@
 //! (`grid_X_Y_YYYY.tif[f]`) or by a `TESSERA_YEAR` tag; NPY wins for the same tile-year.
 //! An [`EmbeddingTile`] keeps int8 + scales memory-mapped and dequantises late, in rows.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ use tessera_formats::geotiff::{GeoTiffInfo, GeoTiffReader, TiffError};
 use tessera_formats::npy::NpyFile;
 
 use crate::error::{ClientError, Result};
+
+/// A window of int8 codes (pixel-interleaved) and one scale per pixel, borrowed from the
+/// mapped files where the window is whole rows.
+pub type Codes<'a> = (Cow<'a, [i8]>, Cow<'a, [f32]>);
 
 /// How a discovered tile is stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -329,7 +334,7 @@ impl EmbeddingTile {
         n: usize,
         c0: usize,
         m: usize,
-    ) -> Result<Option<(Vec<i8>, Vec<f32>)>> {
+    ) -> Result<Option<Codes<'_>>> {
         if self.per_band_scales {
             return Ok(None);
         }
@@ -341,6 +346,13 @@ impl EmbeddingTile {
             )));
         }
         let (q, s) = self.codes_and_scales()?;
+        if c0 == 0 && m == w {
+            // Whole rows are one span of the mapped files: no copy.
+            return Ok(Some((
+                Cow::Borrowed(&q[r0 * w * b..(r0 + n) * w * b]),
+                Cow::Borrowed(&s[r0 * w..(r0 + n) * w]),
+            )));
+        }
         let mut codes = Vec::with_capacity(n * m * b);
         let mut scales = Vec::with_capacity(n * m);
         for r in r0..r0 + n {
@@ -348,7 +360,7 @@ impl EmbeddingTile {
             codes.extend_from_slice(&q[i * b..(i + m) * b]);
             scales.extend_from_slice(&s[i..i + m]);
         }
-        Ok(Some((codes, scales)))
+        Ok(Some((Cow::Owned(codes), Cow::Owned(scales))))
     }
 
     /// The int8 codes and the scales, as the NPY files hold them.

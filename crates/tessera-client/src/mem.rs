@@ -4,11 +4,13 @@
 //! transparent huge pages (2 MiB) where it offers them, 512 times fewer faults; elsewhere
 //! they are plain zeroed vectors.
 
-/// Tunes glibc's malloc for reads made of many buffers of 100 KiB to a few MiB (inner
-/// chunks, decode scratch, file spans): by default each such buffer above 128 KiB is a
-/// fresh mapping, and freed heap tops go back to the kernel, so every call faults its
-/// memory in again (a fifth of a 1,000-point read). Allocations below 4 MiB then come from
-/// the heap, and up to 64 MiB of a freed heap top is kept. Called once by the command line
+/// Tunes glibc's malloc for work made of many buffers of 100 KiB to a few hundred MiB
+/// (inner chunks, decode scratch, file spans, strip windows): by default each such buffer
+/// above 128 KiB (and above 32 MiB once the threshold has adapted) is a fresh mapping, and
+/// freed heap tops go back to the kernel, so every call faults its memory in again (a fifth
+/// of a 1,000-point read; 740,000 faults and a quarter of the time of a 3x3-tile
+/// `visualize`). Allocations below 256 MiB then come from the heap, and up to 512 MiB of a
+/// freed heap top is kept. Called once by the command line
 /// and by the Python extension at import; left alone when the user tunes malloc
 /// (`GLIBC_TUNABLES` with `glibc.malloc`, or `MALLOC_*` variables).
 pub fn tune_allocator() {
@@ -26,8 +28,8 @@ pub fn tune_allocator() {
             }
             // SAFETY: mallopt only changes thresholds of the process's allocator.
             unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
-                libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
             }
         });
     }

@@ -118,6 +118,115 @@ impl ColourMap {
     }
 }
 
+/// A colour map as 255 float32 thresholds: the display value of a score is the number of
+/// thresholds at or below it, equal to [`ColourMap::apply`] for every float32 (the map is
+/// non-decreasing, and each threshold is the smallest float32 reaching its level, found by
+/// bisection over the float32 order). Eight comparisons per pixel instead of an
+/// interpolation.
+#[derive(Debug, Clone)]
+pub struct ColourLut {
+    /// `t[0]` = −∞, `t[k]` the smallest score displayed as at least `k`.
+    t: [f32; 256],
+    /// A uniform grid of cells over `[lo, hi)`: the value of every score in the cell, or
+    /// [`MIXED`] when a threshold falls inside it (then the thresholds decide).
+    cells: Vec<u16>,
+    lo: f32,
+    inv: f32,
+}
+
+/// A cell holding a threshold.
+const MIXED: u16 = u16::MAX;
+/// Cells of the direct grid: at most 255 of them hold a threshold.
+const CELLS: usize = 1 << 14;
+
+/// Float32 values in their numeric order as unsigned keys (NaN excluded).
+fn key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+}
+
+fn unkey(k: u32) -> f32 {
+    f32::from_bits(if k >> 31 == 1 { k & 0x7fff_ffff } else { !k })
+}
+
+impl ColourLut {
+    /// The thresholds of `map`.
+    pub fn new(map: &ColourMap) -> ColourLut {
+        let mut t = [f32::INFINITY; 256];
+        t[0] = f32::NEG_INFINITY;
+        let (lo, hi) = (key(f32::NEG_INFINITY), key(f32::INFINITY));
+        for (k, tk) in t.iter_mut().enumerate().skip(1) {
+            if map.apply(f32::INFINITY) < k as u8 {
+                continue;
+            }
+            // Smallest key in [lo, hi] whose value reaches k.
+            let (mut a, mut b) = (lo, hi);
+            while a < b {
+                let m = a + (b - a) / 2;
+                if map.apply(unkey(m)) >= k as u8 {
+                    b = m;
+                } else {
+                    a = m + 1;
+                }
+            }
+            *tk = unkey(a);
+        }
+        let finite: Vec<f32> = t[1..].iter().copied().filter(|v| v.is_finite()).collect();
+        let mut lut = ColourLut {
+            t,
+            cells: Vec::new(),
+            lo: 0.0,
+            inv: 0.0,
+        };
+        if let (Some(&lo), Some(&hi)) = (finite.first(), finite.last())
+            && hi > lo
+        {
+            let inv = CELLS as f32 / (hi - lo);
+            lut.lo = lo;
+            lut.inv = inv;
+            let cell_of = |x: f32| ((x - lo) * inv) as usize;
+            let mut cells = vec![0u16; CELLS];
+            // Each cell's value at its start, then the cells a threshold may fall in (its
+            // own and, against rounding in `cell_of`, the neighbours) marked mixed.
+            for (c, v) in cells.iter_mut().enumerate() {
+                let x = lo + c as f32 / inv;
+                *v = u16::from(lut.search(x));
+            }
+            for &x in &finite {
+                let c = cell_of(x);
+                let hi = (c + 1).min(CELLS - 1);
+                cells[c.saturating_sub(1)..=hi].fill(MIXED);
+            }
+            lut.cells = cells;
+        }
+        lut
+    }
+
+    fn search(&self, score: f32) -> u8 {
+        let mut i = 0usize;
+        for step in [128, 64, 32, 16, 8, 4, 2, 1] {
+            i += step * usize::from(self.t[(i + step) & 255] <= score);
+        }
+        i as u8
+    }
+
+    /// The display value of a score (0 for NaN, as [`ColourMap::apply`]).
+    #[inline]
+    pub fn apply(&self, score: f32) -> u8 {
+        if score.is_nan() {
+            return 0;
+        }
+        let f = (score - self.lo) * self.inv;
+        if f >= 0.0 && f < CELLS as f32 {
+            let v = self.cells[f as usize];
+            if v != MIXED {
+                return v as u8;
+            }
+        }
+        self.search(score)
+    }
+}
+
 /// NumPy's linear (default) percentile of sorted values.
 fn percentile(sorted: &[f32], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -248,6 +357,37 @@ mod tests {
         assert_eq!(m.apply(1.0), 255);
         assert!(Balance::parse("percentile", 50.0, 10.0).is_err());
         assert!(Balance::parse("bogus", 2.0, 98.0).is_err());
+    }
+
+    #[test]
+    fn lut_equals_the_map_for_every_score() {
+        let scores: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 5003) as f32 * 0.37 - 900.0)
+            .collect();
+        for balance in [
+            Balance::Histogram,
+            Balance::Percentile(2.0, 98.0),
+            Balance::Adaptive,
+        ] {
+            let map = ColourMap::fit(&scores, balance);
+            let lut = ColourLut::new(&map);
+            let mut x = -1200.0f32;
+            while x < 1200.0 {
+                assert_eq!(lut.apply(x), map.apply(x), "{balance:?} at {x}");
+                x += 0.0137;
+            }
+            for x in [
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                -0.0,
+                0.0,
+                f32::MAX,
+                f32::MIN,
+            ] {
+                assert_eq!(lut.apply(x), map.apply(x), "{balance:?} at {x}");
+            }
+        }
     }
 
     #[test]

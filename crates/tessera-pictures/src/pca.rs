@@ -21,7 +21,13 @@ pub struct Reservoir {
     max: usize,
     rng: Pcg64,
     keys: Vec<f64>,
+    /// Kept pixels as float32 rows (after any [`Reservoir::offer`]) ...
     rows: Vec<f32>,
+    /// ... or, while every offer came as codes, their codes and scales (a quarter of the
+    /// bytes to move when the reservoir is pruned).
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    floats: bool,
     /// Keys at or above this can never be kept (the `max`-th smallest seen so far).
     threshold: f64,
     valid: u64,
@@ -36,14 +42,33 @@ impl Reservoir {
             rng: Pcg64::numpy_default(0),
             keys: Vec::new(),
             rows: Vec::new(),
+            codes: Vec::new(),
+            scales: Vec::new(),
+            floats: false,
             threshold: f64::INFINITY,
             valid: 0,
         }
     }
 
+    /// Switches the storage to float32 rows (dequantising what is kept as codes).
+    fn store_floats(&mut self) {
+        if self.floats {
+            return;
+        }
+        self.floats = true;
+        let b = self.bands;
+        self.rows.reserve(self.scales.len() * b);
+        for (q, &s) in self.codes.chunks_exact(b).zip(&self.scales) {
+            self.rows.extend(q.iter().map(|&q| f32::from(q) * s));
+        }
+        self.codes = Vec::new();
+        self.scales = Vec::new();
+    }
+
     /// Offers pixel-interleaved rows (`n × bands`); pixels with a non-finite band draw no
     /// priority, as in the reference.
     pub fn offer(&mut self, pixels: &[f32]) {
+        self.store_floats();
         for px in pixels.chunks_exact(self.bands) {
             if !px.iter().all(|v| v.is_finite()) {
                 continue;
@@ -66,7 +91,6 @@ impl Reservoir {
     /// dequantising the pixels that are not kept.
     pub fn offer_codes(&mut self, codes: &[i8], scales: &[f32]) {
         let b = self.bands;
-        let mut px = vec![0f32; b];
         for (q, &s) in codes.chunks_exact(b).zip(scales) {
             // A value is finite when the scale is, unless code x scale overflows.
             let valid = s.is_finite()
@@ -79,11 +103,13 @@ impl Reservoir {
             if key >= self.threshold {
                 continue;
             }
-            for (o, &q) in px.iter_mut().zip(q) {
-                *o = f32::from(q) * s;
-            }
             self.keys.push(key);
-            self.rows.extend_from_slice(&px);
+            if self.floats {
+                self.rows.extend(q.iter().map(|&q| f32::from(q) * s));
+            } else {
+                self.codes.extend_from_slice(q);
+                self.scales.push(s);
+            }
             if self.keys.len() >= 2 * self.max {
                 self.prune();
             }
@@ -101,17 +127,27 @@ impl Reservoir {
         });
         order.truncate(self.max);
         order.sort_unstable();
+        // Compacted in place: kept indices ascend, so each moves down or stays.
         let b = self.bands;
-        let mut k2 = Vec::with_capacity(self.max);
-        let mut r2 = Vec::with_capacity(self.max * b);
-        for &i in &order {
+        for (j, &i) in order.iter().enumerate() {
             let i = i as usize;
-            k2.push(self.keys[i]);
-            r2.extend_from_slice(&self.rows[i * b..(i + 1) * b]);
+            self.keys[j] = self.keys[i];
+            if self.floats {
+                self.rows.copy_within(i * b..(i + 1) * b, j * b);
+            } else {
+                self.codes.copy_within(i * b..(i + 1) * b, j * b);
+                self.scales[j] = self.scales[i];
+            }
         }
-        self.threshold = k2.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        self.keys = k2;
-        self.rows = r2;
+        let m = order.len();
+        self.keys.truncate(m);
+        if self.floats {
+            self.rows.truncate(m * b);
+        } else {
+            self.codes.truncate(m * b);
+            self.scales.truncate(m);
+        }
+        self.threshold = self.keys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     }
 
     /// Valid pixels offered so far.
@@ -122,6 +158,7 @@ impl Reservoir {
     /// The kept pixels (`n × bands`).
     pub fn finish(mut self) -> Vec<f32> {
         self.prune();
+        self.store_floats();
         self.rows
     }
 }
@@ -260,27 +297,61 @@ fn column_mean(x: &[f32], bands: usize, f: impl Fn(usize, f32) -> f64 + Sync) ->
     sums.into_iter().map(|s| s / n as f64).collect()
 }
 
+/// The lower triangle of the scatter matrix of `chunk` about `mean`.
+#[inline(always)]
+fn covariance_chunk(chunk: &[f32], bands: usize, mean: &[f64]) -> Vec<f64> {
+    // Four pixels per pass over the lower triangle: a quarter of the loads and stores of
+    // the accumulator, which is what bounds this loop; the inner loop runs along a row.
+    let mut acc = vec![0f64; bands * bands];
+    let mut d = [
+        vec![0f64; bands],
+        vec![0f64; bands],
+        vec![0f64; bands],
+        vec![0f64; bands],
+    ];
+    for quad in chunk.chunks(bands * 4) {
+        let m = quad.len() / bands;
+        for (p, dp) in d.iter_mut().enumerate() {
+            if p < m {
+                let px = &quad[p * bands..(p + 1) * bands];
+                for k in 0..bands {
+                    dp[k] = f64::from(px[k]) - mean[k];
+                }
+            } else {
+                dp.iter_mut().for_each(|v| *v = 0.0);
+            }
+        }
+        let [d0, d1, d2, d3] = &d;
+        for i in 0..bands {
+            let (a0, a1, a2, a3) = (d0[i], d1[i], d2[i], d3[i]);
+            let row = &mut acc[i * bands..i * bands + i + 1];
+            for (j, a) in row.iter_mut().enumerate() {
+                *a += a0 * d0[j] + a1 * d1[j] + a2 * d2[j] + a3 * d3[j];
+            }
+        }
+    }
+    acc
+}
+
+/// [`covariance_chunk`] for AVX2; no FMA, so the sums round as in the portable build.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn covariance_avx2(chunk: &[f32], bands: usize, mean: &[f64]) -> Vec<f64> {
+    covariance_chunk(chunk, bands, mean)
+}
+
 /// The sample covariance (denominator n − 1), row-major bands × bands.
 fn covariance(z: &[f32], bands: usize, mean: &[f64]) -> Vec<f64> {
     let n = z.len() / bands;
     let mut c = z
         .par_chunks(bands * 2048)
         .map(|chunk| {
-            let mut acc = vec![0f64; bands * bands];
-            let mut d = vec![0f64; bands];
-            for px in chunk.chunks_exact(bands) {
-                for k in 0..bands {
-                    d[k] = f64::from(px[k]) - mean[k];
-                }
-                for i in 0..bands {
-                    let di = d[i];
-                    let row = &mut acc[i * bands..i * bands + i + 1];
-                    for (a, &dj) in row.iter_mut().zip(&d[..=i]) {
-                        *a += di * dj;
-                    }
-                }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2.
+                return unsafe { covariance_avx2(chunk, bands, mean) };
             }
-            acc
+            covariance_chunk(chunk, bands, mean)
         })
         .reduce(
             || vec![0f64; bands * bands],
@@ -354,6 +425,7 @@ fn jacobi_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// `q . w` with eight running sums (vectorised), in f32.
+#[inline(always)]
 fn dot_i8_f32(q: &[i8], w: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (qc, wc) = (q.chunks_exact(8), w.chunks_exact(8));
@@ -365,6 +437,101 @@ fn dot_i8_f32(q: &[i8], w: &[f32]) -> f32 {
     }
     let tail: f32 = qr.iter().zip(wr).map(|(&q, &w)| f32::from(q) * w).sum();
     acc.iter().sum::<f32>() + tail
+}
+
+/// Three [`dot_i8_f32`]s over one pass of the codes (each code converted once), with the
+/// same operations in the same order per component, so the same results bit for bit.
+#[inline(always)]
+fn dot3_i8_f32(q: &[i8], w0: &[f32], w1: &[f32], w2: &[f32]) -> [f32; 3] {
+    let mut acc = [[0f32; 8]; 3];
+    let n8 = q.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        let mut x = [0f32; 8];
+        for k in 0..8 {
+            x[k] = f32::from(q[i + k]);
+        }
+        for k in 0..8 {
+            acc[0][k] += x[k] * w0[i + k];
+            acc[1][k] += x[k] * w1[i + k];
+            acc[2][k] += x[k] * w2[i + k];
+        }
+    }
+    let mut out = [0f32; 3];
+    for (c, w) in [w0, w1, w2].into_iter().enumerate() {
+        let tail: f32 = q[n8..]
+            .iter()
+            .zip(&w[n8..])
+            .map(|(&q, &w)| f32::from(q) * w)
+            .sum();
+        out[c] = acc[c].iter().sum::<f32>() + tail;
+    }
+    out
+}
+
+/// Scores of a run of coded pixels (see [`PcaModel::transform_codes`]).
+#[inline(always)]
+fn scores_chunk(o: &mut [f32], q: &[i8], s: &[f32], w: &[f32], bias: &[f64], b: usize) {
+    let nc = bias.len();
+    for ((o, q), &s) in o.chunks_exact_mut(nc).zip(q.chunks_exact(b)).zip(s) {
+        if !s.is_finite() {
+            continue;
+        }
+        if nc == 3 {
+            let dots = dot3_i8_f32(q, &w[..b], &w[b..2 * b], &w[2 * b..3 * b]);
+            for c in 0..3 {
+                o[c] = (f64::from(s) * f64::from(dots[c]) + bias[c]) as f32;
+            }
+            continue;
+        }
+        for c in 0..nc {
+            let wc = &w[c * b..(c + 1) * b];
+            let dot = dot_i8_f32(q, wc);
+            o[c] = (f64::from(s) * f64::from(dot) + bias[c]) as f32;
+        }
+    }
+}
+
+/// [`scores_chunk`] compiled for AVX2 (eight-wide conversions and products). FMA stays
+/// off, so every product and sum rounds as in the portable build: the same scores on every
+/// machine.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn scores_avx2(o: &mut [f32], q: &[i8], s: &[f32], w: &[f32], bias: &[f64], b: usize) {
+    use std::arch::x86_64::*;
+    if bias.len() != 3 || !b.is_multiple_of(8) {
+        return scores_chunk(o, q, s, w, bias, b);
+    }
+    let (w0, w1, w2) = (&w[..b], &w[b..2 * b], &w[2 * b..3 * b]);
+    for ((o, q), &s) in o.chunks_exact_mut(3).zip(q.chunks_exact(b)).zip(s) {
+        if !s.is_finite() {
+            continue;
+        }
+        // SAFETY: every load reads 8 values inside `q` or a weight row (b is a multiple
+        // of 8), and the CPU has AVX2.
+        let dots = unsafe {
+            let (mut a0, mut a1, mut a2) = (
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+                _mm256_setzero_ps(),
+            );
+            for i in (0..b).step_by(8) {
+                let c8 = _mm_loadl_epi64(q.as_ptr().add(i).cast());
+                let x = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(c8));
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, _mm256_loadu_ps(w0.as_ptr().add(i))));
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, _mm256_loadu_ps(w1.as_ptr().add(i))));
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, _mm256_loadu_ps(w2.as_ptr().add(i))));
+            }
+            let mut lanes = [[0f32; 8]; 3];
+            _mm256_storeu_ps(lanes[0].as_mut_ptr(), a0);
+            _mm256_storeu_ps(lanes[1].as_mut_ptr(), a1);
+            _mm256_storeu_ps(lanes[2].as_mut_ptr(), a2);
+            // The lanes summed in order, as the portable `iter().sum()` (no tail: b % 8 == 0).
+            lanes.map(|l| l.iter().sum::<f32>() + 0.0)
+        };
+        for c in 0..3 {
+            o[c] = (f64::from(s) * f64::from(dots[c]) + bias[c]) as f32;
+        }
+    }
 }
 
 impl PcaModel {
@@ -402,20 +569,19 @@ impl PcaModel {
         let nc = self.n_components();
         let (w, bias) = self.folded();
         let mut out = vec![f32::NAN; scales.len() * nc];
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
         out.par_chunks_mut(nc * 1024)
             .zip(codes.par_chunks(b * 1024))
             .zip(scales.par_chunks(1024))
             .for_each(|((o, q), s)| {
-                for ((o, q), &s) in o.chunks_exact_mut(nc).zip(q.chunks_exact(b)).zip(s) {
-                    if !s.is_finite() {
-                        continue;
-                    }
-                    for c in 0..nc {
-                        let wc = &w[c * b..(c + 1) * b];
-                        let dot = dot_i8_f32(q, wc);
-                        o[c] = (f64::from(s) * f64::from(dot) + bias[c]) as f32;
-                    }
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (checked above).
+                    unsafe { scores_avx2(o, q, s, &w, &bias, b) };
+                    return;
                 }
+                scores_chunk(o, q, s, &w, &bias, b);
             });
         out
     }
@@ -451,6 +617,34 @@ impl PcaModel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_avx2_scores_equal_the_portable_ones_bit_for_bit() {
+        let b = 128;
+        let n = 300;
+        let q: Vec<i8> = (0..n * b).map(|i| ((i * 7919 + 13) % 255) as i8).collect();
+        let s: Vec<f32> = (0..n).map(|i| 0.001 + i as f32 * 1e-4).collect();
+        let w: Vec<f32> = (0..3 * b)
+            .map(|i| ((i * 31 % 97) as f32 - 48.0) * 0.0137)
+            .collect();
+        let bias = vec![0.5, -1.25, 3.0];
+        let mut a = vec![f32::NAN; n * 3];
+        scores_chunk(&mut a, &q, &s, &w, &bias, b);
+        for (k, o) in a.chunks(3).enumerate() {
+            let want = dot_i8_f32(&q[k * b..(k + 1) * b], &w[..b]);
+            assert_eq!(o[0], (f64::from(s[k]) * f64::from(want) + 0.5) as f32);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut v = vec![f32::NAN; n * 3];
+            // SAFETY: AVX2 checked.
+            unsafe { scores_avx2(&mut v, &q, &s, &w, &bias, b) };
+            assert_eq!(
+                a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
 
     #[test]
     fn the_reservoir_keeps_the_smallest_priorities_and_skips_invalid_pixels() {

@@ -13,7 +13,7 @@ use tessera_formats::geotiff::writer::{BigTiff, GeoTiffFile, GeoTiffSpec, Layout
 use tessera_formats::geotiff::{Compression, GdalMetadata, Predictor};
 
 use crate::PictureError;
-use crate::colour::{Balance, ColourMap};
+use crate::colour::{Balance, ColourLut, ColourMap};
 use crate::mosaic::{Mosaic, Source};
 use crate::pca::{self, MAX_SAMPLES, PcaModel, Reservoir};
 
@@ -26,6 +26,8 @@ pub struct Projection {
     pub maps: Vec<ColourMap>,
     /// How the maps were fitted.
     pub balance: Balance,
+    /// The maps as threshold tables (the same values, faster).
+    pub luts: Vec<ColourLut>,
 }
 
 /// Rows per read while sampling: the reference's strips (at most 128 rows and 64 MiB of
@@ -89,7 +91,9 @@ pub fn fit_projection<S: Source>(
             ColourMap::fit(&col, balance)
         })
         .collect();
+    let maps: Vec<ColourMap> = maps;
     Ok(Projection {
+        luts: maps.iter().map(ColourLut::new).collect(),
         model,
         maps,
         balance,
@@ -154,7 +158,7 @@ impl<S: Source> Source for Coloured<'_, S> {
         };
         let nc = self.projection.model.n_components();
         let b = self.bands();
-        let maps = &self.projection.maps;
+        let maps = &self.projection.luts;
         let mut out = vec![f32::NAN; n * m * b];
         out.par_chunks_mut(b * 1024)
             .zip(scores.par_chunks(nc * 1024))
