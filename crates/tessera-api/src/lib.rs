@@ -12,6 +12,7 @@
 
 pub mod context;
 pub mod coverage;
+pub mod learn;
 pub mod manifest;
 pub mod progress;
 pub mod store;

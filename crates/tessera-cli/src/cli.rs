@@ -123,6 +123,11 @@ pub enum Command {
     Webmap(crate::commands::webmap::WebmapArgs),
     /// Serve a directory (a web map) on 127.0.0.1, or tiles made on request from a GeoTIFF.
     Serve(crate::commands::serve::ServeArgs),
+    /// Train a head (centroid, knn, logreg, rf, mlp) on a training table, with spatial
+    /// cross-validation beside a random split, into a .safetensors model.
+    Train(crate::commands::learn::TrainArgs),
+    /// Compare heads on a training table under the same spatial folds, with learning curves.
+    Evaluate(crate::commands::learn::EvaluateArgs),
     /// Print the version (as `geotessera version` does), with the formats it reads.
     Version,
 }

@@ -6,6 +6,7 @@ pub(crate) mod coverage;
 mod demo;
 pub(crate) mod download;
 mod info;
+pub(crate) mod learn;
 mod manifest;
 mod mirror;
 mod mosaic;
@@ -38,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Coverage(a) => coverage::run(&a, g),
         Command::Webmap(a) => webmap::run(&a, g),
         Command::Serve(a) => serve::run(&a, g),
+        Command::Train(a) => learn::run_train(&a, g),
+        Command::Evaluate(a) => learn::run_evaluate(&a, g),
         Command::Version => {
             println!(
                 "tessera {} (geotessera-rs; reads and writes the data of geotessera 0.11: NPY tiles, Parquet manifests, Zarr v3 stores)",
