@@ -128,6 +128,14 @@ pub enum Command {
     Train(crate::commands::learn::TrainArgs),
     /// Compare heads on a training table under the same spatial folds, with learning curves.
     Evaluate(crate::commands::learn::EvaluateArgs),
+    /// Map a trained model over a region (class map with colour table, legend and QGIS
+    /// style; probabilities, confidence), or predict at points.
+    Predict(crate::commands::maps::PredictArgs),
+    /// Cosine similarity of a region's pixels to example points: map, mask, matching
+    /// groups and the best pixels.
+    Similar(crate::commands::maps::SimilarArgs),
+    /// k-means clusters of a region's pixels, as a class map.
+    Cluster(crate::commands::maps::ClusterArgs),
     /// Print the version (as `geotessera version` does), with the formats it reads.
     Version,
 }

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod classmap;
 pub mod colour;
 pub mod coverage;
 pub mod grid;

@@ -86,7 +86,7 @@ impl TileDataset {
     /// The tiles of `year` a mosaic of `bbox` needs (centres within the box grown by 0.05
     /// degrees, as the reference selects them), downloaded into `dir` first when missing
     /// and `auto_download`, opened and sorted by name.
-    fn mosaic_tiles(
+    pub(crate) fn mosaic_tiles(
         &self,
         dir: &Path,
         bbox: &Bbox,

@@ -8,6 +8,7 @@ pub(crate) mod download;
 mod info;
 pub(crate) mod learn;
 mod manifest;
+pub(crate) mod maps;
 mod mirror;
 mod mosaic;
 mod sample;
@@ -41,6 +42,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(&a, g),
         Command::Train(a) => learn::run_train(&a, g),
         Command::Evaluate(a) => learn::run_evaluate(&a, g),
+        Command::Predict(a) => maps::run_predict(&a, g),
+        Command::Similar(a) => maps::run_similar(&a, g),
+        Command::Cluster(a) => maps::run_cluster(&a, g),
         Command::Version => {
             println!(
                 "tessera {} (geotessera-rs; reads and writes the data of geotessera 0.11: NPY tiles, Parquet manifests, Zarr v3 stores)",

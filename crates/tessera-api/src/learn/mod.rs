@@ -14,3 +14,9 @@ pub use tessera_learn::train::{
     evaluate, train,
 };
 pub use tessera_learn::{LearnError, metrics};
+
+pub mod map;
+pub use map::{
+    ClusterOptions, DataSource, MapFile, MapReport, MapRequest, PointPredictions, PredictOptions,
+    SimilarOptions, SimilarityMethod, cluster, predict, predict_points, similar, write_matches,
+};

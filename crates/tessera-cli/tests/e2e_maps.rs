@@ -1,0 +1,697 @@
+//! End to end on the synthetic world: a random forest trained on 50 labels per class
+//! outside a held-out region maps that region (across the UTM 34/35 seam) against the
+//! truth rasters; GDAL reads the class map's colour table and category names; the map is
+//! continuous across the seam when mosaicked; predictions at points; similarity maps and
+//! their matches; k-means clusters; and bad input refused with nothing written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::tessera;
+use serde_json::{Value, json};
+use tessera_core::Bbox;
+use tessera_synth::{SynthOptions, synthesize};
+use tessera_testkit::{run_python, scratch, scratch_shared};
+
+/// The held-out region: no training label inside; it straddles 24 degrees east.
+const HELD_OUT: [f64; 4] = [23.965, 69.025, 24.035, 69.075];
+const HELD_OUT_BBOX: &str = "23.965,69.025,24.035,69.075";
+
+/// A mirror with many candidate labels (so that 50 per class remain outside the held-out
+/// region), its training labels, training table and random-forest model.
+struct World {
+    mirror: PathBuf,
+    tiles: PathBuf,
+    model: PathBuf,
+    train: Value,
+}
+
+fn world() -> &'static World {
+    static W: OnceLock<World> = OnceLock::new();
+    W.get_or_init(|| {
+        let dir = scratch_shared("e2e-maps-world");
+        let mirror = dir.join("mirror");
+        let mut o = SynthOptions::new(&mirror, Bbox::new(23.91, 69.01, 24.09, 69.09).unwrap());
+        o.years = vec![2024];
+        o.datasets = vec!["v1.1-cam".into(), "v1".into()];
+        o.missing_rate = 0.0;
+        o.labels_per_class = 400;
+        synthesize(&o, &|_, _, _| {}).unwrap();
+        // 50 labels per class outside the held-out region.
+        let all: Value = serde_json::from_str(
+            &std::fs::read_to_string(mirror.join("truth/2024/labels.geojson")).unwrap(),
+        )
+        .unwrap();
+        let mut per_class = std::collections::BTreeMap::<String, usize>::new();
+        let feats: Vec<Value> = all["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                let c = &f["geometry"]["coordinates"];
+                let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+                let inside = (HELD_OUT[0] - 0.003..=HELD_OUT[2] + 0.003).contains(&x)
+                    && (HELD_OUT[1] - 0.001..=HELD_OUT[3] + 0.001).contains(&y);
+                !inside
+            })
+            .filter(|f| {
+                let k = per_class
+                    .entry(f["properties"]["class_name"].as_str().unwrap().to_string())
+                    .or_default();
+                *k += 1;
+                *k <= 50
+            })
+            .cloned()
+            .collect();
+        println!("training labels per class: {per_class:?}");
+        assert!(
+            per_class.values().filter(|&&n| n >= 50).count() >= 7,
+            "too few labels outside the held-out region: {per_class:?}"
+        );
+        let labels = dir.join("train_labels.geojson");
+        std::fs::write(
+            &labels,
+            json!({"type": "FeatureCollection", "features": feats}).to_string(),
+        )
+        .unwrap();
+        let m = mirror.display().to_string();
+        let table = dir.join("train.parquet");
+        let (code, _, err) = tessera(
+            &[
+                "--mirror",
+                &m,
+                "-q",
+                "sample",
+                "--points",
+                &labels.display().to_string(),
+                "--year",
+                "2024",
+                "-o",
+                &table.display().to_string(),
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let model = dir.join("rf.safetensors");
+        let (code, out, err) = tessera(
+            &[
+                "train",
+                &table.display().to_string(),
+                "--head",
+                "rf",
+                "--year",
+                "2024",
+                "-o",
+                &model.display().to_string(),
+                "--json",
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        World {
+            mirror,
+            tiles: dir.join("tiles"),
+            model,
+            train: serde_json::from_str(&out).unwrap(),
+        }
+    })
+}
+
+fn predict(args: &[&str]) -> (i32, String, String) {
+    let w = world();
+    let m = w.mirror.display().to_string();
+    let t = w.tiles.display().to_string();
+    let model = w.model.display().to_string();
+    let mut v = vec![
+        "--mirror", &m, "-q", "predict", "--model", &model, "--year", "2024", "--tiles", &t,
+    ];
+    v.extend_from_slice(args);
+    tessera(&v, &[])
+}
+
+/// Scores native maps against the truth rasters: accuracy over pixels both have, by
+/// class name; also what gdalinfo says of the first map.
+const SCORE: &str = r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np
+maps, truth_dir, classes_json = sys.argv[1].split(","), sys.argv[2], sys.argv[3]
+name_to_truth = {c["name"]: c["id"] for c in json.load(open(classes_json))}
+def read(p):
+    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+    b = os.path.join(tempfile.mkdtemp(), "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", p, b], check=True)
+    w, h = info["size"]
+    dt = {"Byte": np.uint8, "Float32": np.float32}[info["bands"][0]["type"]]
+    a = np.fromfile(b, dtype=dt)[: w * h].reshape(h, w)
+    epsg = info["stac"]["proj:epsg"]
+    return a, info["geoTransform"], epsg, info
+right = total = 0
+first_info = None
+for mp in maps:
+    m, gt, epsg, info = read(mp)
+    first_info = first_info or info
+    md = info["metadata"][""]
+    lut = np.zeros(256, dtype=np.int16) - 1
+    for k, v in md.items():
+        if k.startswith("class_"):
+            lut[int(k[6:])] = name_to_truth[v]
+    for f in sorted(os.listdir(truth_dir)):
+        if not f.endswith("_classes.tiff"):
+            continue
+        t, tg, tepsg, _ = read(os.path.join(truth_dir, f))
+        if tepsg != epsg:
+            continue
+        dx, dy = (tg[0] - gt[0]) / gt[1], (tg[3] - gt[3]) / gt[5]
+        assert abs(dx - round(dx)) < 1e-6 and abs(dy - round(dy)) < 1e-6, (dx, dy)
+        dx, dy = int(round(dx)), int(round(dy))
+        # The overlap of the truth tile (placed at dx, dy on the map) and the map.
+        r0, c0 = max(0, dy), max(0, dx)
+        r1, c1 = min(m.shape[0], dy + t.shape[0]), min(m.shape[1], dx + t.shape[1])
+        if r1 <= r0 or c1 <= c0:
+            continue
+        mm = m[r0:r1, c0:c1]
+        tt = t[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        ok = mm > 0
+        right += int((lut[mm[ok]] == tt[ok]).sum())
+        total += int(ok.sum())
+band = first_info["bands"][0]
+print(json.dumps({"accuracy": right / max(total, 1), "pixels": total,
+                  "color_table": band.get("colorTable", {}).get("count", 0),
+                  "interp": band.get("colorInterpretation"),
+                  "categories": band.get("categories", []),
+                  "nodata": band.get("noDataValue"),
+                  "metadata": first_info["metadata"][""]}))
+"#;
+
+#[test]
+fn a_forest_maps_a_held_out_region_against_the_truth_and_gdal_reads_its_classes() {
+    let w = world();
+    let score = |split: &str| {
+        w.train[split]["outcome"]["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m[0] == "accuracy")
+            .unwrap()[1]
+            .as_f64()
+            .unwrap()
+    };
+    let (acc, random) = (score("spatial"), score("random"));
+    println!(
+        "random forest, 50 labels per class: spatial-CV accuracy {acc:.3}, random {random:.3}"
+    );
+    assert!(
+        acc >= 0.85,
+        "spatial-CV accuracy {acc} below the 0.85 floor"
+    );
+
+    let d = scratch("maps-predict");
+    let out = d.join("classes.tif");
+    let (code, stdout, err) = predict(&[
+        "--bbox",
+        HELD_OUT_BBOX,
+        "-o",
+        &out.display().to_string(),
+        "--png",
+        "--proba",
+        "--confidence",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let files: Vec<String> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    // One map per zone on each side of the seam.
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].ends_with("classes_32634.tif") && files[1].ends_with("classes_32635.tif"));
+    for f in &files {
+        let p = Path::new(f);
+        for side in [
+            format!("{f}.aux.xml"),
+            p.with_extension("qml").display().to_string(),
+            p.with_extension("png").display().to_string(),
+            p.with_extension("pgw").display().to_string(),
+            f.replace(".tif", ".legend.csv"),
+            f.replace(".tif", "_proba.tif"),
+            f.replace(".tif", "_confidence.tif"),
+        ] {
+            assert!(Path::new(&side).is_file(), "missing {side}");
+        }
+    }
+    // Areas: 10 m pixels are 0.01 ha; the legend's hectares add up.
+    let ha: f64 = r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["hectares"].as_f64().unwrap())
+        .sum();
+    let mapped = r["mapped"].as_f64().unwrap();
+    assert!(
+        (ha - mapped * 0.01).abs() < 1e-6 * mapped,
+        "{ha} ha for {mapped} px"
+    );
+    let qml = std::fs::read_to_string(Path::new(&files[0]).with_extension("qml")).unwrap();
+    assert!(qml.contains("rasterrenderer type=\"paletted\"") && qml.contains("label=\"water\""));
+
+    let v = run_python(
+        SCORE,
+        &[
+            &files.join(","),
+            &w.mirror.join("truth/2024").display().to_string(),
+            &w.mirror.join("truth/classes.json").display().to_string(),
+        ],
+    );
+    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    let map_acc = s["accuracy"].as_f64().unwrap();
+    println!(
+        "map accuracy over the held-out region against the truth rasters: {map_acc:.3} ({} px)",
+        s["pixels"]
+    );
+    assert!(s["pixels"].as_u64().unwrap() > 100_000, "{s}");
+    assert!(
+        map_acc >= 0.80,
+        "map accuracy {map_acc} below the 0.80 floor"
+    );
+    // GDAL: a palette with the classes' colours, category names, nodata 0, the tags.
+    assert_eq!(s["interp"], "Palette", "{s}");
+    assert_eq!(s["color_table"], 256, "{s}");
+    assert_eq!(s["nodata"], 0.0, "{s}");
+    let cats: Vec<&str> = s["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(cats[0], "nodata");
+    assert!(
+        cats.contains(&"water") && cats.contains(&"tree_cover"),
+        "{cats:?}"
+    );
+    assert_eq!(s["metadata"]["head"], "rf");
+    assert_eq!(s["metadata"]["dataset_version"], "v1.1");
+    assert_eq!(s["metadata"]["map_year"], "2024");
+    assert_eq!(
+        s["metadata"]["model_sha256"].as_str().unwrap().len(),
+        64,
+        "{s}"
+    );
+}
+
+#[test]
+fn a_mosaicked_class_map_is_continuous_across_the_utm_seam() {
+    let d = scratch("maps-seam");
+    let out = d.join("seam.tif");
+    let (code, _, err) = predict(&[
+        "--bbox",
+        HELD_OUT_BBOX,
+        "--crs",
+        "EPSG:4326",
+        "--resolution",
+        "2.5e-4,1e-4",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v = run_python(
+        r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np
+p = sys.argv[1]
+b = os.path.join(tempfile.mkdtemp(), "x.bin")
+subprocess.run(["gdal_translate", "-q", "-of", "ENVI", p, b], check=True)
+info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+w, h = info["size"]; gt = info["geoTransform"]
+a = np.fromfile(b, dtype=np.uint8)[: w * h].reshape(h, w)
+seam = int(round((24.0 - gt[0]) / gt[1]))
+same = (a[:, 1:] == a[:, :-1]).mean(axis=0)
+print(json.dumps({"nodata": float((a == 0).mean()), "seam_nodata": float((a[:, seam - 1:seam + 1] == 0).mean()),
+                  "seam_same": float(same[seam - 1]), "median_same": float(np.median(same))}))
+"#,
+        &[&out.display().to_string()],
+    );
+    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    println!("{s}");
+    assert!(s["nodata"].as_f64().unwrap() < 0.02, "{s}");
+    assert!(s["seam_nodata"].as_f64().unwrap() < 0.02, "{s}");
+    // Neighbouring columns agree across the seam about as often as anywhere else.
+    assert!(
+        s["seam_same"].as_f64().unwrap() >= s["median_same"].as_f64().unwrap() - 0.15,
+        "{s}"
+    );
+}
+
+#[test]
+fn predictions_at_points_keep_the_input_columns() {
+    let w = world();
+    let d = scratch("maps-points");
+    let out = d.join("pred.csv");
+    let labels = w.mirror.join("truth/2024/labels.geojson");
+    let (code, _, err) = predict(&[
+        "--points",
+        &labels.display().to_string(),
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v = run_python(
+        r#"
+import sys, json
+import pandas as pd
+t = pd.read_csv(sys.argv[1])
+print(json.dumps({"cols": list(t.columns), "n": len(t),
+                  "acc": float((t["prediction"] == t["class_name"]).mean()),
+                  "p": float(t["probability"].min())}))
+"#,
+        &[&out.display().to_string()],
+    );
+    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    println!("{s}");
+    let cols: Vec<&str> = s["cols"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for c in [
+        "class_name",
+        "tile",
+        "row",
+        "prediction",
+        "class_id",
+        "probability",
+    ] {
+        assert!(cols.contains(&c), "{cols:?}");
+    }
+    assert!(s["acc"].as_f64().unwrap() > 0.85, "{s}");
+    assert!(s["p"].as_f64().unwrap() > 0.0, "{s}");
+}
+
+#[test]
+fn similarity_finds_the_class_of_its_examples_and_clusters_follow_the_classes() {
+    let w = world();
+    let d = scratch("maps-similar");
+    let m = w.mirror.display().to_string();
+    let t = w.tiles.display().to_string();
+    // Five water examples.
+    let labels: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.mirror.join("truth/2024/labels.geojson")).unwrap(),
+    )
+    .unwrap();
+    let water: Vec<String> = labels["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["class_name"] == "water")
+        .take(5)
+        .map(|f| {
+            let c = &f["geometry"]["coordinates"];
+            format!("{},{}", c[0], c[1])
+        })
+        .collect();
+    assert_eq!(water.len(), 5);
+    let out = d.join("sim.tif");
+    let polys = d.join("matches.geojson");
+    let top = d.join("top.geojson");
+    let (o, p, tp) = (
+        out.display().to_string(),
+        polys.display().to_string(),
+        top.display().to_string(),
+    );
+    let mut args = vec![
+        "--mirror",
+        &m,
+        "-q",
+        "similar",
+        "--bbox",
+        HELD_OUT_BBOX,
+        "--year",
+        "2024",
+        "--tiles",
+        &t,
+        "-o",
+        &o,
+        "--threshold",
+        "0.9",
+        "--polygons",
+        &p,
+        "--min-pixels",
+        "20",
+        "--top",
+        "50",
+        "--top-points",
+        &tp,
+        "--png",
+        "--json",
+    ];
+    for wpt in &water {
+        args.push("--lonlat");
+        args.push(wpt);
+    }
+    let (code, stdout, err) = tessera(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let files: Vec<String> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    let v = run_python(
+        r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np
+maps, truth_dir, polys, top = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
+def read(p, dt):
+    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+    b = os.path.join(tempfile.mkdtemp(), "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", p, b], check=True)
+    w, h = info["size"]
+    return np.fromfile(b, dtype=dt)[: w * h].reshape(h, w), info["geoTransform"], info["stac"]["proj:epsg"]
+water, other, mask_agree, mask_n = [], [], 0, 0
+for mp in maps:
+    s, gt, epsg = read(mp, np.float32)
+    mk, _, _ = read(mp.replace(".tif", "_mask.tif"), np.uint8)
+    ok = np.isfinite(s)
+    mask_agree += int(((s >= 0.9) == (mk == 1))[ok].sum()); mask_n += int(ok.sum())
+    for f in sorted(os.listdir(truth_dir)):
+        if not f.endswith("_classes.tiff"):
+            continue
+        t, tg, te = read(os.path.join(truth_dir, f), np.uint8)
+        if te != epsg:
+            continue
+        dx, dy = int(round((tg[0] - gt[0]) / gt[1])), int(round((tg[3] - gt[3]) / gt[5]))
+        r0, c0 = max(0, dy), max(0, dx)
+        r1, c1 = min(s.shape[0], dy + t.shape[0]), min(s.shape[1], dx + t.shape[1])
+        if r1 <= r0 or c1 <= c0:
+            continue
+        ss, tt = s[r0:r1, c0:c1], t[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        v = np.isfinite(ss)
+        water.append(ss[v & (tt == 0)]); other.append(ss[v & (tt != 0)])
+water, other = np.concatenate(water), np.concatenate(other)
+# The chance that a water pixel scores above another pixel (the ROC AUC), by ranks.
+allv = np.concatenate([water, other]); ranks = allv.argsort().argsort() + 1.0
+auc = (ranks[: water.size].sum() - water.size * (water.size + 1) / 2) / (water.size * other.size)
+g = json.load(open(polys)); tp = json.load(open(top))
+print(json.dumps({"auc": float(auc), "water_mean": float(water.mean()), "other_mean": float(other.mean()),
+                  "water_px": int(water.size), "mask_agree": mask_agree / mask_n,
+                  "groups": sum(1 for f in g["features"] if f["geometry"]["type"] == "Polygon"),
+                  "top": len(tp["features"]), "top_best": tp["features"][0]["properties"]["similarity"],
+                  "top_last": tp["features"][-1]["properties"]["similarity"]}))
+"#,
+        &[
+            &files.join(","),
+            &w.mirror.join("truth/2024").display().to_string(),
+            &p,
+            &tp,
+        ],
+    );
+    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    println!("{s}");
+    assert!(s["water_px"].as_u64().unwrap() > 1000, "{s}");
+    assert!(
+        s["water_mean"].as_f64().unwrap() > s["other_mean"].as_f64().unwrap(),
+        "{s}"
+    );
+    assert!(s["auc"].as_f64().unwrap() > 0.9, "{s}");
+    assert_eq!(s["mask_agree"], 1.0, "{s}");
+    assert!(s["groups"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["top"], 50, "{s}");
+    assert!(s["top_best"].as_f64().unwrap() >= s["top_last"].as_f64().unwrap());
+
+    // Clusters: each k-means class is mostly one truth class.
+    let out = d.join("clusters.tif");
+    let o = out.display().to_string();
+    let (code, stdout, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "-q",
+            "cluster",
+            "--bbox",
+            HELD_OUT_BBOX,
+            "--year",
+            "2024",
+            "--tiles",
+            &t,
+            "--k",
+            "9",
+            "--sample",
+            "20000",
+            "-o",
+            &o,
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    let files: Vec<String> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    let v = run_python(
+        r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np
+maps, truth_dir = sys.argv[1].split(","), sys.argv[2]
+def read(p):
+    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+    b = os.path.join(tempfile.mkdtemp(), "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", p, b], check=True)
+    w, h = info["size"]
+    return np.fromfile(b, dtype=np.uint8)[: w * h].reshape(h, w), info["geoTransform"], info["stac"]["proj:epsg"]
+pairs = np.zeros((256, 256), dtype=np.int64)
+for mp in maps:
+    s, gt, epsg = read(mp)
+    for f in sorted(os.listdir(truth_dir)):
+        if not f.endswith("_classes.tiff"):
+            continue
+        t, tg, te = read(os.path.join(truth_dir, f))
+        if te != epsg:
+            continue
+        dx, dy = int(round((tg[0] - gt[0]) / gt[1])), int(round((tg[3] - gt[3]) / gt[5]))
+        r0, c0 = max(0, dy), max(0, dx)
+        r1, c1 = min(s.shape[0], dy + t.shape[0]), min(s.shape[1], dx + t.shape[1])
+        if r1 <= r0 or c1 <= c0:
+            continue
+        ss, tt = s[r0:r1, c0:c1], t[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        v = ss > 0
+        np.add.at(pairs, (ss[v], tt[v]), 1)
+purity = pairs.max(axis=1).sum() / pairs.sum()
+print(json.dumps({"purity": float(purity), "clusters": int((pairs.sum(axis=1) > 0).sum())}))
+"#,
+        &[
+            &files.join(","),
+            &w.mirror.join("truth/2024").display().to_string(),
+        ],
+    );
+    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    println!("clusters: {s}");
+    assert!(s["clusters"].as_u64().unwrap() >= 5, "{s}");
+    assert!(s["purity"].as_f64().unwrap() > 0.6, "{s}");
+}
+
+#[test]
+fn bad_map_requests_fail_with_one_line_and_write_nothing() {
+    let w = world();
+    let d = scratch("maps-bad");
+    let out = d.join("bad.tif");
+    let o = out.display().to_string();
+    // A model of another dataset version.
+    let m = w.mirror.display().to_string();
+    let t = w.tiles.display().to_string();
+    let model = w.model.display().to_string();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["--dataset-version", "v1", "--bbox", HELD_OUT_BBOX, "-o", &o],
+            2,
+            "dataset v1.1",
+        ),
+        (
+            vec!["--bbox", "10.0,10.0,10.05,10.05", "-o", &o],
+            1,
+            "No tiles",
+        ),
+        (
+            vec!["--bbox", HELD_OUT_BBOX, "--reject-below", "2", "-o", &o],
+            2,
+            "--reject-below",
+        ),
+        (vec!["--bbox", HELD_OUT_BBOX], 2, "--output"),
+        (
+            vec!["--bbox", HELD_OUT_BBOX, "--resolution", "20", "-o", &o],
+            2,
+            "--resolution needs --crs",
+        ),
+    ];
+    for (args, want, needle) in cases {
+        let mut v = vec![
+            "--mirror", &m, "-q", "predict", "--model", &model, "--year", "2024", "--tiles", &t,
+        ];
+        v.extend_from_slice(&args);
+        let (code, _, err) = tessera(&v, &[]);
+        assert_eq!(code, want, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A file that is not a model.
+    let junk = d.join("junk.safetensors");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "-q",
+            "predict",
+            "--model",
+            &junk.display().to_string(),
+            "--bbox",
+            HELD_OUT_BBOX,
+            "--tiles",
+            &t,
+            "-o",
+            &o,
+        ],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(!err.contains("panicked"), "{err}");
+    // Similarity without examples, clusters with k = 1.
+    let (code, _, err) = tessera(
+        &["--mirror", &m, "similar", "--bbox", HELD_OUT_BBOX, "-o", &o],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = tessera(
+        &[
+            "--mirror",
+            &m,
+            "cluster",
+            "--bbox",
+            HELD_OUT_BBOX,
+            "--k",
+            "1",
+            "--tiles",
+            &t,
+            "-o",
+            &o,
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "junk.safetensors")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
