@@ -123,6 +123,9 @@ pub enum Command {
     Webmap(crate::commands::webmap::WebmapArgs),
     /// Serve a directory (a web map) on 127.0.0.1, or tiles made on request from a GeoTIFF.
     Serve(crate::commands::serve::ServeArgs),
+    /// Labelled points or polygons into a training table (balanced pixel draws, the
+    /// embeddings, groups and spatial blocks).
+    Labels(crate::commands::learn::LabelsArgs),
     /// Train a head (centroid, knn, logreg, rf, mlp) on a training table, with spatial
     /// cross-validation beside a random split, into a .safetensors model.
     Train(crate::commands::learn::TrainArgs),

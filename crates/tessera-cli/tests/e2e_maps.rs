@@ -695,3 +695,252 @@ fn bad_map_requests_fail_with_one_line_and_write_nothing() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Squares of `half` metres around the truth labels (in the labels' UTM zone), as GeoJSON
+/// polygons in WGS84, plus one repeated polygon and one relabelled copy of it.
+fn polygons_geojson(dst: &Path, half: f64) {
+    let w = world();
+    let v = run_python(
+        r#"
+import json, sys
+from pyproj import Transformer
+src, dst, half = sys.argv[1], sys.argv[2], float(sys.argv[3])
+feats = json.load(open(src))["features"]
+out, seen = [], {}
+for f in feats:
+    lon, lat = f["geometry"]["coordinates"]
+    name = f["properties"]["class_name"]
+    if seen.get(name, 0) >= 20:
+        continue
+    seen[name] = seen.get(name, 0) + 1
+    zone = int((lon + 180) // 6) + 1
+    t = Transformer.from_crs(4326, 32600 + zone, always_xy=True)
+    x, y = t.transform(lon, lat)
+    ring = [(x - half, y - half), (x + half, y - half), (x + half, y + half), (x - half, y + half), (x - half, y - half)]
+    ring = [list(t.transform(a, b, direction="INVERSE")) for a, b in ring]
+    out.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {"habitat": name, "pid": len(out)}})
+dup = json.loads(json.dumps(out[0])); dup["properties"]["pid"] = len(out)
+out.append(dup)
+bad = json.loads(json.dumps(out[1])); bad["properties"]["habitat"] = "not_" + bad["properties"]["habitat"]
+bad["properties"]["pid"] = len(out)
+out.append(bad)
+json.dump({"type": "FeatureCollection", "features": out}, open(dst, "w"))
+print(len(out))
+"#,
+        &[
+            &w.mirror
+                .join("truth/2024/labels.geojson")
+                .display()
+                .to_string(),
+            &dst.display().to_string(),
+            &half.to_string(),
+        ],
+    );
+    assert!(v.trim().parse::<usize>().unwrap() > 100, "{v}");
+}
+
+fn labels_cmd(input: &Path, out: &Path, extra: &[&str]) -> (i32, String, String) {
+    let w = world();
+    let m = w.mirror.display().to_string();
+    let t = w.tiles.display().to_string();
+    let (i, o) = (input.display().to_string(), out.display().to_string());
+    let mut v = vec![
+        "--mirror", &m, "-q", "labels", &i, "--year", "2024", "--tiles", &t, "-o", &o,
+    ];
+    v.extend_from_slice(extra);
+    tessera(&v, &[])
+}
+
+#[test]
+fn polygon_labels_from_geojson_geopackage_and_shapefile_give_one_training_table() {
+    let d = scratch("maps-labels");
+    let gj = d.join("polys.geojson");
+    polygons_geojson(&gj, 25.0);
+    let out = d.join("train.parquet");
+    let (code, stdout, err) = labels_cmd(
+        &gj,
+        &out,
+        &[
+            "--class-field",
+            "habitat",
+            "--max-samples",
+            "3000",
+            "--min-per-class",
+            "50",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    println!("{r}");
+    assert_eq!(
+        r["polygons"].as_u64().unwrap() as usize,
+        r["features"].as_u64().unwrap() as usize
+    );
+    // The repeated polygon's pixels are merged; its relabelled copy conflicts.
+    assert!(r["duplicates"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["conflicts"].as_u64().unwrap() > 0, "{r}");
+    let rows = r["rows"].as_u64().unwrap();
+    assert!(rows > 500, "{r}");
+    // GeoPackage (in a UTM zone) and Shapefile copies of the same polygons give the same table.
+    let gpkg = d.join("polys.gpkg");
+    let shp = d.join("polys.shp");
+    for (dst, extra) in [(&gpkg, vec!["-t_srs", "EPSG:32635"]), (&shp, vec![])] {
+        let mut a = vec![
+            "-q".to_string(),
+            dst.display().to_string(),
+            gj.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        let st = std::process::Command::new("ogr2ogr")
+            .args(&a)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let mut tables = Vec::new();
+    for src in [&gpkg, &shp] {
+        let o = d.join(format!(
+            "{}.parquet",
+            src.extension().unwrap().to_string_lossy()
+        ));
+        let (code, stdout, err) = labels_cmd(
+            src,
+            &o,
+            &[
+                "--class-field",
+                "habitat",
+                "--max-samples",
+                "3000",
+                "--min-per-class",
+                "50",
+                "--json",
+            ],
+        );
+        assert_eq!(code, 0, "{}: {err}", src.display());
+        let r2: Value = serde_json::from_str(&stdout).unwrap();
+        // Reprojection moves vertices by millimetres: a pixel centre on an edge may flip.
+        let diff = (r2["rows"].as_i64().unwrap() - rows as i64).abs();
+        assert!(
+            diff as f64 <= 0.02 * rows as f64,
+            "{} {r2} vs {r}",
+            src.display()
+        );
+        tables.push(o);
+    }
+    let v = run_python(
+        r#"
+import sys, json
+import pyarrow.parquet as pq
+ts = [pq.read_table(p).to_pandas() for p in sys.argv[1:]]
+t = ts[0]
+emb = [c for c in t.columns if c.startswith("emb_")]
+print(json.dumps({"cols": [c for c in t.columns if not c.startswith("emb_")], "emb": len(emb),
+                  "groups": int(t["group"].nunique()), "classes": int(t["label"].nunique()),
+                  "min_class": int(t["label"].value_counts().min()),
+                  "same_labels": [sorted(x["label"].value_counts().to_dict().items()) == sorted(t["label"].value_counts().to_dict().items()) for x in ts[1:]]}))
+"#,
+        &[
+            &out.display().to_string(),
+            &tables[0].display().to_string(),
+            &tables[1].display().to_string(),
+        ],
+    );
+    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    println!("{s}");
+    for c in [
+        "label",
+        "class_id",
+        "group",
+        "block",
+        "tile",
+        "zone",
+        "pixel_row",
+        "pixel_col",
+        "x",
+        "y",
+        "lon",
+        "lat",
+    ] {
+        assert!(
+            s["cols"].as_array().unwrap().iter().any(|x| x == c),
+            "{c}: {s}"
+        );
+    }
+    assert_eq!(s["emb"], 128);
+    assert!(s["classes"].as_u64().unwrap() >= 8, "{s}");
+    assert!(s["groups"].as_u64().unwrap() > 100, "{s}");
+
+    // Train straight from the GeoPackage: folds grouped by polygon.
+    let model = d.join("poly.safetensors");
+    let w = world();
+    let (code, stdout, err) = tessera(
+        &[
+            "--mirror",
+            &w.mirror.display().to_string(),
+            "-q",
+            "train",
+            "--labels",
+            &gpkg.display().to_string(),
+            "--class-field",
+            "habitat",
+            "--year",
+            "2024",
+            "--tiles",
+            &w.tiles.display().to_string(),
+            "--max-samples",
+            "3000",
+            "--head",
+            "rf",
+            "--trees",
+            "50",
+            "-o",
+            &model.display().to_string(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let t: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        t["spatial"]["split"].as_str().unwrap().contains("group"),
+        "{}",
+        t["spatial"]["split"]
+    );
+    assert!(model.is_file() && d.join("poly.labels.parquet").is_file());
+}
+
+#[test]
+fn bad_label_files_fail_with_one_line_and_write_nothing() {
+    let d = scratch("maps-labels-bad");
+    let out = d.join("t.parquet");
+    let gj = d.join("in");
+    std::fs::create_dir_all(&gj).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = gj.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let far = write("far.csv", "lon,lat,class\n10.01,10.01,a\n10.02,10.02,b\n");
+    let nan = write("nan.csv", "lon,lat,class\nnan,69.05,a\n24.0,69.05,b\n");
+    let crs = write(
+        "crs.geojson",
+        r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::27700"}},"features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]},"properties":{"class":"a"}}]}"#,
+    );
+    let nofield = write("nofield.csv", "lon,lat,colour\n24.0,69.05,red\n");
+    for (p, want, needle) in [
+        (&far, 1, "none of the"),
+        (&nan, 2, "not a finite"),
+        (&crs, 2, "27700"),
+        (&nofield, 2, "no label field"),
+    ] {
+        let (code, _, err) = labels_cmd(p, &out, &[]);
+        assert_eq!(code, want, "{}: {err}", p.display());
+        assert!(err.contains(needle), "{}: {err}", p.display());
+        let errors = err.lines().filter(|l| l.starts_with("error")).count();
+        assert_eq!(errors, 1, "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(!out.exists());
+}

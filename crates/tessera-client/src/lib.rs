@@ -11,6 +11,7 @@ pub mod cancel;
 pub mod download;
 pub mod error;
 pub mod export;
+pub mod labels;
 pub mod local;
 pub mod mem;
 pub mod mirror;

@@ -56,7 +56,8 @@ impl Column {
         }
     }
 
-    fn cell(&self, i: usize) -> String {
+    /// Row `i` as text (empty when null).
+    pub fn cell(&self, i: usize) -> String {
         match self {
             Column::Text(_, v) => v[i].clone().unwrap_or_default(),
             Column::Float(_, v) => v[i].map(|x| x.to_string()).unwrap_or_default(),

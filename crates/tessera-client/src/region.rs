@@ -2,7 +2,7 @@
 //! local or by http(s) URL) and `--country`, resolved to WGS84 bounds and the reference's
 //! tile query box.
 
-mod gpkg;
+pub(crate) mod gpkg;
 mod url;
 
 pub use url::MAX_REGION_BYTES;
@@ -186,7 +186,7 @@ fn read_local(path: &Path, label: &str) -> Result<Vec<Polygon>> {
 }
 
 /// The CRS a GeoJSON names in its (pre-RFC 7946) `crs` member; WGS84 when absent.
-fn geojson_crs(v: &serde_json::Value, label: &str) -> Result<Crs> {
+pub(crate) fn geojson_crs(v: &serde_json::Value, label: &str) -> Result<Crs> {
     let Some(name) = v.pointer("/crs/properties/name").and_then(|n| n.as_str()) else {
         return Ok(Crs::Wgs84);
     };
@@ -244,7 +244,7 @@ fn ring(coords: &[geojson::Position]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-fn collect(v: &geojson::GeometryValue, out: &mut Vec<Polygon>) {
+pub(crate) fn collect(v: &geojson::GeometryValue, out: &mut Vec<Polygon>) {
     use geojson::GeometryValue as G;
     match v {
         G::Point { coordinates } => out.push(Polygon {

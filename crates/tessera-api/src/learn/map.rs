@@ -152,7 +152,7 @@ fn usage(m: impl Into<String>) -> ClientError {
     ClientError::Usage(m.into())
 }
 
-fn learn_error(e: tessera_learn::LearnError) -> ClientError {
+pub(crate) fn learn_error(e: tessera_learn::LearnError) -> ClientError {
     match e {
         tessera_learn::LearnError::Usage(m) => ClientError::Usage(m),
         tessera_learn::LearnError::Io(m) => ClientError::Format(m),
@@ -805,15 +805,29 @@ pub fn predict_points(
     })
 }
 
+/// The embeddings at a table's points, with where each came from.
+pub(crate) struct Sampled {
+    /// `points x bands`, NaN rows where there is none.
+    pub values: Vec<f32>,
+    /// Bands.
+    pub bands: usize,
+    /// The dataset version of the embeddings.
+    pub version: Option<String>,
+    /// Per point: the pixel read (`tile or zone`, row, column).
+    pub pixel: Vec<Option<(String, i64, i64)>>,
+    /// Per point: outside coverage (no tile or zone grid holds it).
+    pub outside: Vec<bool>,
+}
+
 /// The embeddings at a table's points from either source.
-fn sample_table(
+pub(crate) fn sample_points_of(
     ctx: &crate::Context,
     dataset: &DatasetOptions,
     table: &PointTable,
     year: i32,
     source: &DataSource,
     progress: &Progress,
-) -> Result<(Vec<f32>, usize, Option<String>)> {
+) -> Result<Sampled> {
     match source {
         DataSource::Tiles { dir, offline } => {
             let ds = TileDataset::open(ctx, dataset, progress)?;
@@ -827,7 +841,22 @@ fn sample_table(
                 },
                 progress,
             )?;
-            Ok((s.values, s.bands, Some(ds.dataset().version.path.clone())))
+            let pixel = s
+                .meta
+                .iter()
+                .map(|m| match (m.tile, m.row, m.col) {
+                    (Some(t), Some(r), Some(c)) => Some((t.name(), r, c)),
+                    _ => None,
+                })
+                .collect();
+            let outside = s.meta.iter().map(|m| m.status != "ok").collect();
+            Ok(Sampled {
+                values: s.values,
+                bands: s.bands,
+                version: Some(ds.dataset().version.path.clone()),
+                pixel,
+                outside,
+            })
         }
         DataSource::Zarr { store, depth } => {
             let st = Store::open(
@@ -846,13 +875,35 @@ fn sample_table(
                 ..Default::default()
             };
             let s = st.sample_points(&pts, year, &opts, progress)?;
-            Ok((
-                s.values,
-                s.bands,
-                st.dataset().map(|d| d.version.path.clone()),
-            ))
+            let pixel = (0..s.len())
+                .map(|i| s.zone[i].map(|z| (format!("zone {z}"), s.row[i] as i64, s.col[i] as i64)))
+                .collect();
+            let outside = s
+                .status
+                .iter()
+                .map(|st| *st == crate::store::Status::Outside)
+                .collect();
+            Ok(Sampled {
+                values: s.values,
+                bands: s.bands,
+                version: st.dataset().map(|d| d.version.path.clone()),
+                pixel,
+                outside,
+            })
         }
     }
+}
+
+fn sample_table(
+    ctx: &crate::Context,
+    dataset: &DatasetOptions,
+    table: &PointTable,
+    year: i32,
+    source: &DataSource,
+    progress: &Progress,
+) -> Result<(Vec<f32>, usize, Option<String>)> {
+    let s = sample_points_of(ctx, dataset, table, year, source, progress)?;
+    Ok((s.values, s.bands, s.version))
 }
 
 // ---------------------------------------------------------------------------------------

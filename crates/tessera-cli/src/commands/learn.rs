@@ -58,8 +58,8 @@ pub struct HeadArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TableArgs {
     /// The training table: Parquet or CSV with emb_0..emb_N and a label column (what
-    /// `tessera sample --points LABELS` writes).
-    pub table: PathBuf,
+    /// `tessera labels` and `tessera sample --points LABELS` write).
+    pub table: Option<PathBuf>,
     /// The label column [default: label, class_name, class, class_id or value].
     #[arg(long, visible_alias = "value-field")]
     pub class_field: Option<String>,
@@ -83,6 +83,81 @@ pub struct TableArgs {
     pub folds: usize,
 }
 
+/// How labels become training pixels (`tessera labels`, `tessera train --labels`).
+#[derive(Debug, Clone, Args)]
+pub struct LabelOpts {
+    /// Pixels drawn per polygon at most.
+    #[arg(long)]
+    pub points_per_polygon: Option<usize>,
+    /// Every pixel of every polygon (no budget, no balancing).
+    #[arg(long)]
+    pub all_pixels: bool,
+    /// Polygon pixels per class: equal, sqrt (by the square root of the class's area),
+    /// proportional or none.
+    #[arg(long, default_value = "sqrt")]
+    pub balance: String,
+    /// Pixels drawn from polygons in all.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_samples: usize,
+    /// Pixels per class at least (when its polygons have them).
+    #[arg(long, default_value_t = 50)]
+    pub min_per_class: usize,
+    /// The tiles directory embeddings are sampled from (downloaded there when missing).
+    #[arg(long, default_value = "tessera-tiles")]
+    pub tiles: PathBuf,
+    /// Use only tiles already in --tiles.
+    #[arg(long)]
+    pub offline: bool,
+    /// tiles or zarr (sample the dataset's store in place).
+    #[arg(long, default_value = "tiles")]
+    pub source: String,
+    /// The Zarr store (with --source zarr).
+    #[arg(long, value_name = "URL|PATH")]
+    pub store_url: Option<String>,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 42)]
+    pub label_seed: u64,
+}
+
+/// `tessera labels`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  tessera labels fields.gpkg --class-field crop --year 2024 -o train.parquet
+  tessera labels habitats.geojson --balance equal --max-samples 50000 -o train.parquet
+  tessera labels points.csv --year 2024 -o train.csv
+
+Polygons are rasterised on the UTM zone's 10 m grid (pixel centres inside, holes out); a
+class's share of --max-samples follows --balance, at least --min-per-class. Points and
+polygons in EPSG:4326, EPSG:3857 or a WGS84 UTM zone; reproject others first.")]
+pub struct LabelsArgs {
+    /// The label file: GeoJSON, GeoPackage, Shapefile (.shp + .prj + .dbf), CSV
+    /// (lon,lat,...) or GeoParquet.
+    pub labels: PathBuf,
+    /// The table to write (.parquet or .csv).
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Year of the embeddings.
+    #[arg(long, default_value_t = 2024)]
+    pub year: i32,
+    /// The class field [default: label, class_name, class, classname or category].
+    #[arg(long)]
+    pub class_field: Option<String>,
+    /// A numeric field to regress on instead of classes.
+    #[arg(long)]
+    pub value_field: Option<String>,
+    /// A class table (CSV id,name,colour or JSON) fixing ids and colours.
+    #[arg(long)]
+    pub classes: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: LabelOpts,
+    /// Dataset selection.
+    #[command(flatten)]
+    pub dataset: crate::cli::DatasetSelect,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `tessera train`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
@@ -96,6 +171,12 @@ safetensors; its metadata key \"tessera\" holds the head, classes and the CV rep
 pub struct TrainArgs {
     #[command(flatten)]
     pub table: TableArgs,
+    /// Train straight from a label file (points or polygons, as `tessera labels` takes
+    /// it) instead of a table; the table is kept beside the model (MODEL.labels.parquet).
+    #[arg(long, conflicts_with = "table")]
+    pub labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub label_opts: LabelOpts,
     /// The head: centroid, knn, logreg, rf or mlp.
     #[arg(long, default_value = "rf")]
     pub head: String,
@@ -259,6 +340,122 @@ fn write_json(path: &std::path::Path, v: &serde_json::Value) -> anyhow::Result<(
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+#[allow(clippy::too_many_arguments)]
+fn label_request(
+    labels: &std::path::Path,
+    output: PathBuf,
+    year: i32,
+    class_field: Option<String>,
+    value_field: Option<String>,
+    classes: Option<PathBuf>,
+    o: &LabelOpts,
+    dataset: &crate::cli::DatasetSelect,
+    g: &GlobalArgs,
+    ctx: &tessera_api::Context,
+) -> anyhow::Result<tessera_api::learn::LabelsRequest> {
+    use tessera_api::learn::{Balance, DataSource};
+    let mut balance: Balance = o.balance.parse().map_err(usage)?;
+    if o.all_pixels {
+        balance = Balance::None;
+    }
+    if o.max_samples == 0 {
+        return Err(usage("--max-samples must be at least 1"));
+    }
+    let source = match o.source.to_ascii_lowercase().as_str() {
+        "tiles" => DataSource::Tiles {
+            dir: o.tiles.clone(),
+            offline: o.offline,
+        },
+        "zarr" => DataSource::Zarr {
+            store: crate::commands::zarr::store_ref(ctx, o.store_url.as_deref(), dataset, g)?,
+            depth: None,
+        },
+        other => {
+            return Err(usage(format!(
+                "--source must be tiles or zarr, got '{other}'"
+            )));
+        }
+    };
+    Ok(tessera_api::learn::LabelsRequest {
+        labels: labels.to_path_buf(),
+        year,
+        class_field,
+        value_field,
+        points_per_polygon: if o.all_pixels {
+            None
+        } else {
+            o.points_per_polygon
+        },
+        balance,
+        max_samples: o.max_samples,
+        min_per_class: o.min_per_class,
+        classes,
+        seed: o.label_seed,
+        source,
+        output,
+    })
+}
+
+fn print_labels(r: &tessera_api::learn::LabelsReport) {
+    println!(
+        "labels     {} features ({} points, {} polygons), field \"{}\", {}{}",
+        r.features,
+        r.points,
+        r.polygons,
+        r.field,
+        r.task,
+        if r.unlabelled > 0 {
+            format!("; {} without a label skipped", r.unlabelled)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "pixels     {} drawn: {} outside coverage, {} water/nodata, {} duplicate pixels merged, {} conflicts",
+        r.drawn, r.outside, r.nodata, r.duplicates, r.conflicts
+    );
+    if !r.classes.is_empty() {
+        let parts: Vec<String> = r
+            .classes
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.rows))
+            .collect();
+        println!("classes    {}", parts.join(" | "));
+    }
+    println!("table      {} ({} rows)", r.output.display(), r.rows);
+}
+
+pub fn run_labels(a: &LabelsArgs, g: &GlobalArgs) -> anyhow::Result<()> {
+    let ctx = crate::commands::common::context(g)?;
+    let req = label_request(
+        &a.labels,
+        a.output.clone(),
+        a.year,
+        a.class_field.clone(),
+        a.value_field.clone(),
+        a.classes.clone(),
+        &a.opts,
+        &a.dataset,
+        g,
+        &ctx,
+    )?;
+    let ds = crate::commands::common::dataset_options(&a.dataset, None);
+    let p = tessera_api::Progress::new();
+    let r = if g.quiet || a.json {
+        tessera_api::learn::labels(&ctx, &ds, &req, &p)
+    } else {
+        crate::commands::progress::watch(&p, || tessera_api::learn::labels(&ctx, &ds, &req, &p))
+    };
+    crate::commands::common::print_notes(g, &p);
+    let r = r.map_err(crate::commands::common::cli_err)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print_labels(&r);
+    }
+    Ok(())
+}
+
 pub fn run_train(a: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let spec = spec_of(&a.head, &a.params)?;
     let cv = Cv::parse(&a.table.cv).map_err(learn_err)?;
@@ -271,8 +468,21 @@ pub fn run_train(a: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     {
         return Err(usage("-o: a model file ends in .safetensors"));
     }
+    let table = match (&a.table.table, &a.labels) {
+        (Some(t), None) => t.clone(),
+        (None, Some(_)) => a
+            .output
+            .as_deref()
+            .map(tessera_api::learn::labels::table_beside)
+            .unwrap_or_else(|| PathBuf::from("labels.parquet")),
+        _ => {
+            return Err(usage(
+                "give a training table, or a label file with --labels",
+            ));
+        }
+    };
     let req = TrainRequest {
-        table: a.table.table.clone(),
+        table,
         table_opts: table_opts(&a.table)?,
         spec,
         cv,
@@ -283,8 +493,46 @@ pub fn run_train(a: &TrainArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         dataset_version: Some(a.dataset_version.clone()),
         year: a.year,
     };
-    let rep = train(&req, &|| tessera_client::cancel::requested()).map_err(learn_err)?;
-    let v = serde_json::to_value(&rep)?;
+    let mut labelled = None;
+    let rep = match &a.labels {
+        None => train(&req, &|| tessera_client::cancel::requested()).map_err(learn_err)?,
+        Some(l) => {
+            let year = a
+                .year
+                .ok_or_else(|| usage("--labels needs --year: the year of the embeddings"))?;
+            let ctx = crate::commands::common::context(g)?;
+            let dsel = crate::cli::DatasetSelect {
+                dataset_version: a.dataset_version.clone(),
+                dataset_variant: None,
+            };
+            let lreq = label_request(
+                l,
+                req.table.clone(),
+                year,
+                a.table.class_field.clone(),
+                None,
+                a.table.classes.clone(),
+                &a.label_opts,
+                &dsel,
+                g,
+                &ctx,
+            )?;
+            let ds = crate::commands::common::dataset_options(&dsel, None);
+            let p = tessera_api::Progress::new();
+            let r = tessera_api::learn::train_from_labels(&ctx, &ds, &lreq, &req, &p);
+            crate::commands::common::print_notes(g, &p);
+            let (lr, tr) = r.map_err(crate::commands::common::cli_err)?;
+            labelled = Some(lr);
+            tr
+        }
+    };
+    let mut v = serde_json::to_value(&rep)?;
+    if let Some(l) = &labelled {
+        v["labels"] = serde_json::to_value(l)?;
+        if !a.json && !g.silent {
+            print_labels(l);
+        }
+    }
     if let Some(p) = &a.report {
         write_json(p, &v)?;
     }
@@ -464,7 +712,11 @@ pub fn run_evaluate(a: &EvaluateArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         check_out(p)?;
     }
     let req = EvaluateRequest {
-        table: a.table.table.clone(),
+        table: a
+            .table
+            .table
+            .clone()
+            .ok_or_else(|| usage("give the training table to evaluate"))?,
         table_opts: table_opts(&a.table)?,
         heads,
         cv: Cv::parse(&a.table.cv).map_err(learn_err)?,

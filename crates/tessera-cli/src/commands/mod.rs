@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Coverage(a) => coverage::run(&a, g),
         Command::Webmap(a) => webmap::run(&a, g),
         Command::Serve(a) => serve::run(&a, g),
+        Command::Labels(a) => learn::run_labels(&a, g),
         Command::Train(a) => learn::run_train(&a, g),
         Command::Evaluate(a) => learn::run_evaluate(&a, g),
         Command::Predict(a) => maps::run_predict(&a, g),

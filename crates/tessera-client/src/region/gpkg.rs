@@ -84,6 +84,74 @@ pub(super) fn read(path: &Path, label: &str) -> Result<(Vec<Polygon>, Crs)> {
     Ok((out, crs))
 }
 
+/// Every feature of the first feature table with its attributes (text, numbers, booleans
+/// as JSON values; blobs left out), and the table's CRS.
+pub(crate) fn read_features(
+    path: &Path,
+    label: &str,
+) -> Result<(Vec<crate::labels::RawFeature>, Crs)> {
+    let bad = |m: String| ClientError::Usage(format!("{label}: {m}"));
+    let db = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| bad(format!("cannot open as a GeoPackage: {e}")))?;
+    db.execute_batch("PRAGMA trusted_schema = OFF; PRAGMA cell_size_check = ON;")
+        .map_err(|e| bad(format!("not a GeoPackage: {e}")))?;
+    let layer: Option<(String, String, i64)> = db
+        .query_row(
+            "SELECT c.table_name, g.column_name, g.srs_id FROM gpkg_contents c \
+             JOIN gpkg_geometry_columns g ON lower(g.table_name) = lower(c.table_name) \
+             WHERE c.data_type = 'features' ORDER BY c.rowid LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(|e| bad(format!("not a GeoPackage: {e}")))?;
+    let (table, column, srs_id) =
+        layer.ok_or_else(|| bad("the GeoPackage has no feature table".into()))?;
+    let shown = sanitize(&table);
+    let crs = crs_of(&db, srs_id, &shown).map_err(bad)?;
+    let q = format!("SELECT * FROM \"{}\"", table.replace('"', "\"\""));
+    let unreadable = |e: rusqlite::Error| bad(format!("cannot read table '{shown}': {e}"));
+    let mut stmt = db.prepare(&q).map_err(unreadable)?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let gcol = names
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(&column))
+        .ok_or_else(|| bad(format!("table '{shown}' has no column '{column}'")))?;
+    let mut rows = stmt.query([]).map_err(unreadable)?;
+    let mut out = Vec::new();
+    let mut n = 0u64;
+    while let Some(row) = rows.next().map_err(unreadable)? {
+        n += 1;
+        let mut parts = Vec::new();
+        let mut props = serde_json::Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let v = row.get_ref(i).map_err(unreadable)?;
+            if i == gcol {
+                match v {
+                    ValueRef::Blob(b) => parse_geometry(b, &mut parts)
+                        .map_err(|m| bad(format!("feature {n} of table '{shown}': {m}")))?,
+                    _ => continue,
+                }
+                continue;
+            }
+            let j = match v {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(x) => x.into(),
+                ValueRef::Real(x) => serde_json::Number::from_f64(x)
+                    .map_or(serde_json::Value::Null, serde_json::Value::Number),
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                ValueRef::Blob(_) => continue,
+            };
+            props.insert(name.clone(), j);
+        }
+        out.push((parts, props));
+    }
+    Ok((out, crs))
+}
+
 /// The CRS of `srs_id`: EPSG 4326, 3857 and the WGS84 UTM zones; anything else asks for a
 /// reprojection, naming the CRS.
 fn crs_of(db: &Connection, srs_id: i64, table: &str) -> std::result::Result<Crs, String> {
