@@ -16,7 +16,7 @@ import logging as _logging
 import os as _os
 from typing import Any
 
-from . import _native, errors, visualization, web
+from . import _native, errors, learn, visualization, web
 from ._compat import install_as_geotessera
 from .crs import CRS
 from .quant import dequantize_embedding
@@ -38,6 +38,7 @@ __all__ = [
     "errors",
     "visualization",
     "web",
+    "learn",
     "registry",
     "store",
     "install_as_geotessera",

@@ -339,3 +339,41 @@ def coverage_map(
     cache_dir: Optional[_Path] = None,
     callback: Optional[Any] = None,
 ) -> str: ...
+
+class NativeModel:
+    @staticmethod
+    def load(path: _Path) -> NativeModel: ...
+    def save(self, path: _Path) -> None: ...
+    def predict(self, x: Any) -> tuple[Optional[Any], Any]: ...
+    @property
+    def classes(self) -> list[tuple[int, str, tuple[int, int, int]]]: ...
+    @property
+    def metadata(self) -> str: ...
+    @property
+    def dims(self) -> int: ...
+
+def learn_fit(
+    x: Any,
+    head: str = "rf",
+    labels: Optional[list[str]] = None,
+    values: Optional[list[float]] = None,
+    groups: Optional[list[int]] = None,
+    cv: str = "auto",
+    folds: int = 5,
+    dataset_version: Optional[str] = None,
+    hyper: Optional[dict[str, Any]] = None,
+) -> tuple[NativeModel, str]: ...
+def learn_predict(
+    model: _Path, bbox: tuple[float, float, float, float], year: int, output: _Path, **kw: Any
+) -> str: ...
+def learn_similar(
+    positives: list[tuple[float, float]],
+    bbox: tuple[float, float, float, float],
+    year: int,
+    output: _Path,
+    **kw: Any,
+) -> str: ...
+def learn_cluster(
+    bbox: tuple[float, float, float, float], year: int, output: _Path, **kw: Any
+) -> str: ...
+def learn_labels(labels: _Path, year: int, output: _Path, **kw: Any) -> str: ...

@@ -409,3 +409,49 @@ impl Scores {
         }
     }
 }
+
+/// Trains `spec` on an in-memory set (the Python face): the model, with the spatial and
+/// random cross-validation of `cv` (`Cv::None`: none) in its metadata and the report.
+pub fn fit_set(
+    set: &TrainingSet,
+    spec: &HeadSpec,
+    cv: &Cv,
+    folds: usize,
+    seed: u64,
+    dataset_version: Option<String>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(Model, Value)> {
+    let mut notes = set.notes.clone();
+    let (spatial, random) = both_splits(spec, set, cv, folds, seed, &mut notes, cancelled)?;
+    let t0 = Instant::now();
+    let head = Head::fit(spec, set)?;
+    let fit_seconds = t0.elapsed().as_secs_f64();
+    let cv_json = json!({
+        "spatial": spatial.as_ref().map(|s| json!({"split": s.split, "summary": s.outcome.summary})),
+        "random": random.as_ref().map(|s| json!({"split": s.split, "summary": s.outcome.summary})),
+    });
+    let model = Model {
+        head,
+        spec: spec.clone(),
+        classes: set.target.classes().cloned(),
+        dims: set.d,
+        dataset_version,
+        provenance: json!({
+            "rows": set.n,
+            "counts": class_summary(set),
+            "seed": seed,
+            "generator": format!("tessera-learn {}", env!("CARGO_PKG_VERSION")),
+        }),
+        cv: Some(cv_json),
+    };
+    let report = json!({
+        "head": spec.describe(set.d),
+        "params": spec.params(),
+        "rows": set.n,
+        "spatial": spatial,
+        "random": random,
+        "fit_seconds": fit_seconds,
+        "notes": notes,
+    });
+    Ok((model, report))
+}

@@ -6,6 +6,7 @@
 mod buffer;
 mod context;
 mod errors;
+mod learn;
 mod local_tiles;
 mod progress;
 mod pure;
@@ -63,5 +64,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(web::region_outline, m)?)?;
     m.add_function(wrap_pyfunction!(web::merge_geotiffs, m)?)?;
     m.add_function(wrap_pyfunction!(web::coverage_map, m)?)?;
+    m.add_class::<learn::NativeModel>()?;
+    m.add_function(wrap_pyfunction!(learn::learn_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::learn_predict, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::learn_similar, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::learn_cluster, m)?)?;
+    m.add_function(wrap_pyfunction!(learn::learn_labels, m)?)?;
     Ok(())
 }

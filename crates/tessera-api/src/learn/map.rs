@@ -229,6 +229,9 @@ fn plans<'a, S: Source>(
         resampling: Resampling::Nearest,
         memory_bytes: req.memory_bytes,
         copy_native: true,
+        // GDAL's default error for its approximate transformer: on a native grid the
+        // interpolation is exact, elsewhere within an eighth of a source pixel.
+        approx_error_px: 0.125,
         ..Default::default()
     };
     match req.crs {

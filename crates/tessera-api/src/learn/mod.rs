@@ -6,12 +6,12 @@
 pub use tessera_learn::classes::{ClassInfo, ClassTable};
 pub use tessera_learn::cv::{CurvePoint, CvOutcome, Scores};
 pub use tessera_learn::data::{TableOptions, Target, Task, TrainingSet};
-pub use tessera_learn::heads::{Head, HeadSpec, Metric, Weights};
+pub use tessera_learn::heads::{Head, HeadParams, HeadSpec, Metric, Prediction, Weights};
 pub use tessera_learn::model::Model;
 pub use tessera_learn::split::Cv;
 pub use tessera_learn::train::{
     EvaluateReport, EvaluateRequest, HeadEvaluation, SplitReport, TrainReport, TrainRequest,
-    evaluate, train,
+    evaluate, fit_set, train,
 };
 pub use tessera_learn::{LearnError, metrics};
 

@@ -54,7 +54,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let reuse = std::fs::read_to_string(&params)
         .is_ok_and(|p| p.contains("\"seed\": 42") && p.contains("-0.05"));
     say(&format!(
-        "1/5 Building a synthetic mirror in {} ...",
+        "1/6 Building a synthetic mirror in {} ...",
         mirror_dir.display()
     ));
     if !reuse {
@@ -77,7 +77,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         MirrorServer::start(ServerConfig::new(&mirror_dir)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let url = server.url();
     say(&format!(
-        "2/5 Serving it at {url} (S3-like: Range, ETag, CRC64NVMe)"
+        "2/6 Serving it at {url} (S3-like: Range, ETag, CRC64NVMe)"
     ));
 
     // 3. Download the region as GeoTIFFs through the server.
@@ -119,7 +119,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         json: false,
     };
     say(&format!(
-        "3/5 Downloading bbox {BBOX} ({YEAR}) as GeoTIFF into {} ...",
+        "3/6 Downloading bbox {BBOX} ({YEAR}) as GeoTIFF into {} ...",
         out.display()
     ));
     let done = download::execute(&da, &dg)?
@@ -142,7 +142,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let labels = mirror_dir.join(format!("truth/{YEAR}/labels.geojson"));
     let samples_path = w.join("samples.csv");
     say(&format!(
-        "4/5 Sampling the labelled points {} over HTTP ...",
+        "4/6 Sampling the labelled points {} over HTTP ...",
         labels.display()
     ));
     let t = Instant::now();
@@ -209,7 +209,7 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     // 5. A picture of the region: PCA false colour of the GeoTIFFs just written.
     let pca_path = w.join("pca.tif");
     say(&format!(
-        "5/5 Drawing the region in PCA false colour into {} ...",
+        "5/6 Drawing the region in PCA false colour into {} ...",
         pca_path.display()
     ));
     let t = Instant::now();
@@ -257,6 +257,142 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64(),
         map_dir.display()
     ));
+
+    // 6. Learning: a random forest on the labels, checked by spatial cross-validation, its
+    // class map of the region, and a map of what looks like water.
+    say("6/6 Training a random forest on the labels, mapping the region ...");
+    let t = Instant::now();
+    let model_path = w.join("rf.safetensors");
+    let trained = tessera_api::learn::train(
+        &tessera_api::learn::TrainRequest {
+            table: samples_path.clone(),
+            table_opts: tessera_api::learn::TableOptions {
+                label_field: Some("class_name".into()),
+                ..Default::default()
+            },
+            spec: tessera_api::learn::HeadSpec::named("rf").map_err(|e| anyhow::anyhow!("{e}"))?,
+            cv: tessera_api::learn::Cv::Auto,
+            folds: 5,
+            seed: 42,
+            model: Some(model_path.clone()),
+            predictions: None,
+            dataset_version: Some("v1.1".into()),
+            year: Some(YEAR),
+        },
+        &|| false,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let acc = |r: &Option<tessera_api::learn::SplitReport>| {
+        r.as_ref()
+            .and_then(|s| s.outcome.mean("accuracy"))
+            .unwrap_or(f64::NAN)
+    };
+    let (spatial_acc, random_acc) = (acc(&trained.spatial), acc(&trained.random));
+    say(&format!(
+        "    {} labels, {} classes: spatial-CV accuracy {:.1}% ({}), random folds {:.1}% (the gap is the optimism of a random split)",
+        trained.rows,
+        trained.classes.len(),
+        spatial_acc * 100.0,
+        trained.spatial.as_ref().map_or("-", |s| s.split.as_str()),
+        random_acc * 100.0
+    ));
+    let local = Context::open(ContextOptions {
+        mirror: Some(mirror_dir.display().to_string()),
+        cache_dir: Some(w.join("cache")),
+        ..Default::default()
+    })
+    .map_err(cli_err)?;
+    let dopts = DatasetOptions {
+        version: "v1.1".into(),
+        variant: Some("cambridge".into()),
+        ..Default::default()
+    };
+    let map_req = |output: std::path::PathBuf| tessera_api::learn::MapRequest {
+        region: tessera_api::tiles::RegionArgs {
+            bbox: Some(BBOX.into()),
+            ..Default::default()
+        },
+        year: YEAR,
+        source: tessera_api::learn::DataSource::Tiles {
+            dir: w.join("npy"),
+            offline: false,
+        },
+        crs: Some(tessera_pictures::CrsChoice::Crs(
+            tessera_core::Crs::WebMercator,
+        )),
+        resolution: None,
+        memory_bytes: 256 << 20,
+        png: true,
+        output,
+    };
+    let class_map = tessera_api::learn::predict(
+        &local,
+        &dopts,
+        &map_req(w.join("classes.tif")),
+        &tessera_api::learn::PredictOptions {
+            model: model_path.clone(),
+            ..Default::default()
+        },
+        &Progress::new(),
+    )
+    .map_err(cli_err)?;
+    let water: Vec<(f64, f64)> = table
+        .columns
+        .iter()
+        .find_map(|c| match c {
+            Column::Text(n, v) if n == "class_name" => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.as_deref() == Some("water"))
+        .take(3)
+        .map(|(i, _)| (table.lon[i], table.lat[i]))
+        .collect();
+    let sim = if water.is_empty() {
+        None
+    } else {
+        Some(
+            tessera_api::learn::similar(
+                &local,
+                &dopts,
+                &map_req(w.join("water_similarity.tif")),
+                &tessera_api::learn::SimilarOptions {
+                    positives: water,
+                    negatives: Vec::new(),
+                    method: tessera_api::learn::SimilarityMethod::MeanCosine,
+                    threshold: Some(0.9),
+                    top: 0,
+                    min_group_pixels: 100,
+                },
+                &Progress::new(),
+            )
+            .map_err(cli_err)?,
+        )
+    };
+    let learn_secs = t.elapsed().as_secs_f64();
+    for f in &class_map.files {
+        say(&format!(
+            "    class map {} ({} x {} px, colour table and class names; legend {}), quicklook {}",
+            f.path.display(),
+            f.width,
+            f.height,
+            f.path.with_extension("legend.csv").display(),
+            f.path.with_extension("png").display()
+        ));
+    }
+    if let Some(s) = &sim {
+        for f in &s.files {
+            say(&format!(
+                "    similarity to 3 water labels {} ({} pixels >= 0.9), quicklook {}",
+                f.path.display(),
+                f.above,
+                f.path.with_extension("png").display()
+            ));
+        }
+    }
+    say(&format!("    in {learn_secs:.2} s"));
     let (cfiles, cbytes) = dir_size(&w.join("cache"));
     if a.json {
         println!(
@@ -272,6 +408,10 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 "pca": {"output": pic.path, "quicklook": pic.quicklook, "width": pic.grid.width,
                         "height": pic.grid.height, "seconds": pca_secs},
                 "webmap": {"dir": map.output, "viewer": map.viewer, "tiles": map.tiles, "reused": map.reused},
+                "learn": {"model": model_path, "rows": trained.rows, "spatial_accuracy": spatial_acc,
+                          "random_accuracy": random_acc, "class_map": class_map.files.first().map(|f| &f.path),
+                          "similarity": sim.as_ref().and_then(|s| s.files.first().map(|f| &f.path)),
+                          "seconds": learn_secs},
                 "cache": {"files": cfiles, "bytes": cbytes},
             })
         );
@@ -292,6 +432,12 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 .join(format!("truth/{YEAR}/labels.geojson"))
                 .display(),
             w.join("my_samples.csv").display()
+        ));
+        say(&format!(
+            "  tessera --mirror {m} predict --model {} --bbox {BBOX} --year {YEAR} --tiles {} -o {} --png",
+            model_path.display(),
+            w.join("npy").display(),
+            w.join("my_classes.tif").display()
         ));
         say(&format!(
             "  tessera mirror serve {m}    (serves it on http://127.0.0.1:8000 for --mirror)"

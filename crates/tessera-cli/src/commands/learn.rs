@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use tessera_api::learn::{
-    Cv, EvaluateReport, EvaluateRequest, HeadSpec, LearnError, Metric, TableOptions, Task,
-    TrainReport, TrainRequest, Weights, evaluate, train,
+    Cv, EvaluateReport, EvaluateRequest, HeadSpec, LearnError, TableOptions, Task, TrainReport,
+    TrainRequest, evaluate, train,
 };
 
 use crate::cli::GlobalArgs;
@@ -241,57 +241,21 @@ fn learn_err(e: LearnError) -> anyhow::Error {
 }
 
 fn spec_of(name: &str, p: &HeadArgs) -> anyhow::Result<HeadSpec> {
-    let mut spec = HeadSpec::named(name).map_err(learn_err)?;
-    let metric = Metric::parse(&p.metric).map_err(learn_err)?;
-    let balanced = match p.class_weight.as_deref() {
-        None | Some("none") => false,
-        Some("balanced") => true,
-        Some(o) => return Err(usage(format!("--class-weight '{o}': use balanced or none"))),
+    let params = tessera_api::learn::HeadParams {
+        k: p.k,
+        metric: p.metric.clone(),
+        weights: p.weights.clone(),
+        c: p.c,
+        class_weight: p.class_weight.clone(),
+        trees: p.trees,
+        max_depth: p.max_depth,
+        max_features: p.max_features,
+        hidden: p.hidden.clone(),
+        epochs: p.epochs,
+        lr: p.lr,
+        seed: p.seed,
     };
-    match &mut spec {
-        HeadSpec::Centroid { metric: m } => *m = metric,
-        HeadSpec::Knn {
-            k,
-            metric: m,
-            weights,
-        } => {
-            if p.k == 0 {
-                return Err(usage("--k must be at least 1"));
-            }
-            *k = p.k;
-            *m = metric;
-            *weights = Weights::parse(&p.weights).map_err(learn_err)?;
-        }
-        HeadSpec::Logreg { opts, balanced: b } => {
-            if !(p.c.is_finite() && p.c > 0.0) {
-                return Err(usage("--C must be a positive number"));
-            }
-            opts.c = p.c;
-            *b = balanced;
-        }
-        HeadSpec::Forest(o) => {
-            if p.trees == 0 {
-                return Err(usage("--trees must be at least 1"));
-            }
-            o.trees = p.trees;
-            o.max_depth = p.max_depth;
-            o.max_features = p.max_features;
-            o.balanced = balanced;
-        }
-        HeadSpec::Mlp(o) => {
-            o.hidden = p
-                .hidden
-                .split(',')
-                .map(|s| s.trim().parse::<usize>())
-                .collect::<Result<Vec<_>, _>>()
-                .ok()
-                .filter(|v| !v.is_empty() && !v.contains(&0))
-                .ok_or_else(|| usage(format!("--hidden '{}': widths like 128,64", p.hidden)))?;
-            o.epochs = p.epochs;
-            o.lr = p.lr;
-        }
-    }
-    Ok(spec.with_seed(p.seed))
+    HeadSpec::build(name, &params).map_err(learn_err)
 }
 
 fn table_opts(t: &TableArgs) -> anyhow::Result<TableOptions> {

@@ -176,6 +176,112 @@ impl HeadSpec {
     }
 }
 
+/// Hyper-parameters as users give them (CLI flags, Python keywords); each head takes the
+/// ones that apply to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadParams {
+    /// kNN: neighbours.
+    pub k: usize,
+    /// kNN and centroid: `euclidean` or `cosine`.
+    pub metric: String,
+    /// kNN: `uniform` or `distance`.
+    pub weights: String,
+    /// Logistic regression: inverse regularisation strength.
+    pub c: f64,
+    /// Logistic regression and forests: `balanced` or none.
+    pub class_weight: Option<String>,
+    /// Forest: trees.
+    pub trees: usize,
+    /// Forest: depth limit.
+    pub max_depth: Option<usize>,
+    /// Forest: features tried per split.
+    pub max_features: Option<usize>,
+    /// MLP: hidden widths, comma-separated.
+    pub hidden: String,
+    /// MLP: epochs.
+    pub epochs: usize,
+    /// MLP: learning rate.
+    pub lr: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for HeadParams {
+    fn default() -> Self {
+        HeadParams {
+            k: 5,
+            metric: "euclidean".into(),
+            weights: "uniform".into(),
+            c: 1.0,
+            class_weight: None,
+            trees: 100,
+            max_depth: None,
+            max_features: None,
+            hidden: "128,64".into(),
+            epochs: 100,
+            lr: 1e-3,
+            seed: 42,
+        }
+    }
+}
+
+impl HeadSpec {
+    /// The spec of head `name` with `p`'s hyper-parameters, checked.
+    pub fn build(name: &str, p: &HeadParams) -> Result<HeadSpec> {
+        let mut spec = HeadSpec::named(name)?;
+        let metric = Metric::parse(&p.metric)?;
+        let balanced = match p.class_weight.as_deref() {
+            None | Some("none") => false,
+            Some("balanced") => true,
+            Some(o) => return Err(usage(format!("class weight '{o}': use balanced or none"))),
+        };
+        match &mut spec {
+            HeadSpec::Centroid { metric: m } => *m = metric,
+            HeadSpec::Knn {
+                k,
+                metric: m,
+                weights,
+            } => {
+                if p.k == 0 {
+                    return Err(usage("k must be at least 1"));
+                }
+                *k = p.k;
+                *m = metric;
+                *weights = Weights::parse(&p.weights)?;
+            }
+            HeadSpec::Logreg { opts, balanced: b } => {
+                if !(p.c.is_finite() && p.c > 0.0) {
+                    return Err(usage("C must be a positive number"));
+                }
+                opts.c = p.c;
+                *b = balanced;
+            }
+            HeadSpec::Forest(o) => {
+                if p.trees == 0 {
+                    return Err(usage("trees must be at least 1"));
+                }
+                o.trees = p.trees;
+                o.max_depth = p.max_depth;
+                o.max_features = p.max_features;
+                o.balanced = balanced;
+            }
+            HeadSpec::Mlp(o) => {
+                o.hidden = p
+                    .hidden
+                    .split(',')
+                    .map(|s| s.trim().parse::<usize>())
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .ok()
+                    .filter(|v| !v.is_empty() && !v.contains(&0))
+                    .ok_or_else(|| usage(format!("hidden '{}': widths like 128,64", p.hidden)))?;
+                o.epochs = p.epochs;
+                o.lr = p.lr;
+            }
+        }
+        Ok(spec.with_seed(p.seed))
+    }
+}
+
 /// A fitted head.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Head {
