@@ -38,7 +38,8 @@ def test_logistic_regression_matches_sklearn_and_round_trips_through_a_file(tmp_
     path = tmp_path / "m.safetensors"
     m.save(path)
     again = learn.Model.load(path)
-    assert np.array_equal(again.predict_proba(x), p)
+    # The file stores float32 coefficients.
+    assert np.abs(again.predict_proba(x) - p).max() < 1e-5
     from safetensors import safe_open
     from safetensors.numpy import load_file
 
