@@ -18,7 +18,11 @@ import pyarrow.parquet as pq
 
 
 def tile_files(tiles):
-    emb = [p for p in glob.glob(f"{tiles}/**/grid_*.npy", recursive=True) if not p.endswith("_scales.npy")]
+    emb = [
+        p
+        for p in glob.glob(f"{tiles}/**/grid_*.npy", recursive=True)
+        if not p.endswith("_scales.npy")
+    ]
     assert len(emb) == 1, emb
     e = emb[0]
     return e, e[:-4] + "_scales.npy"
@@ -26,7 +30,9 @@ def tile_files(tiles):
 
 def landmask(tiles, emb):
     name = os.path.basename(emb)[: -len(".npy")]
-    lm = glob.glob(f"{tiles}/**/{name}.tiff", recursive=True) + glob.glob(f"{tiles}/**/{name}.tif", recursive=True)
+    lm = glob.glob(f"{tiles}/**/{name}.tiff", recursive=True) + glob.glob(
+        f"{tiles}/**/{name}.tif", recursive=True
+    )
     return lm[0]
 
 
@@ -73,8 +79,19 @@ def main():
         pick = np.sort(rng.choice(valid, n, replace=False))
         r, c = pick // w, pick % w
         x = q[r, c, :].astype(np.float32) * sc[r, c][:, None].astype(np.float32)
-        names = np.array(["water", "tree_cover", "cropland", "grassland", "built_up", "bare_ground",
-                          "wetland", "solar_farm", "snow_ice"])
+        names = np.array(
+            [
+                "water",
+                "tree_cover",
+                "cropland",
+                "grassland",
+                "built_up",
+                "bare_ground",
+                "wetland",
+                "solar_farm",
+                "snow_ice",
+            ]
+        )
         cols = {"label": names[cls[r, c]]}
         for b in range(x.shape[1]):
             cols[f"emb_{b}"] = x[:, b]
@@ -104,11 +121,27 @@ def main():
         out_arr = np.zeros(h * w, dtype=np.uint8)
         out_arr[ok] = np.vectorize(idx.get, otypes=[np.uint8])(pred)
         with rasterio.open(landmask(tiles, e)) as lm:
-            profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="uint8", crs=lm.crs,
-                           transform=lm.transform, nodata=0, tiled=True, compress="deflate")
+            profile = dict(
+                driver="GTiff",
+                width=w,
+                height=h,
+                count=1,
+                dtype="uint8",
+                crs=lm.crs,
+                transform=lm.transform,
+                nodata=0,
+                tiled=True,
+                compress="deflate",
+            )
         with rasterio.open(out, "w", **profile) as dst:
             dst.write(out_arr.reshape(h, w), 1)
-            dst.write_colormap(1, {i + 1: (31 * i % 255, 97 * i % 255, 53 * i % 255, 255) for i in range(len(classes))})
+            dst.write_colormap(
+                1,
+                {
+                    i + 1: (31 * i % 255, 97 * i % 255, 53 * i % 255, 255)
+                    for i in range(len(classes))
+                },
+            )
         print(f"map {time.perf_counter() - t0:.3f}", file=sys.stderr)
         return
     if step == "similar":
@@ -132,8 +165,19 @@ def main():
         emb = q.reshape(-1, q.shape[-1])[ok].astype(np.float32) * flat[ok, None]
         sim = np.full(h * w, np.nan, dtype=np.float32)
         sim[ok] = (emb @ qv) / np.linalg.norm(emb, axis=1)
-        profile = dict(driver="GTiff", width=w, height=h, count=1, dtype="float32", crs=crs,
-                       transform=tr, nodata=np.nan, tiled=True, compress="deflate", predictor=3)
+        profile = dict(
+            driver="GTiff",
+            width=w,
+            height=h,
+            count=1,
+            dtype="float32",
+            crs=crs,
+            transform=tr,
+            nodata=np.nan,
+            tiled=True,
+            compress="deflate",
+            predictor=3,
+        )
         with rasterio.open(out, "w", **profile) as dst:
             dst.write(sim.reshape(h, w), 1)
         return
