@@ -187,6 +187,10 @@ static CRYPTO: Once = Once::new();
 
 /// Largest `manifest.parquet` we read (the published ones are tens to a couple of hundred MB).
 pub const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+/// A body of unknown length past this size grows by one reservation up to its cap.
+const JUMP_FROM: usize = 32 << 20;
+/// The largest such reservation.
+const JUMP_MAX: u64 = 1 << 30;
 /// Largest `landmasks.parquet` we read.
 pub const MAX_LANDMASK_TABLE_BYTES: u64 = 256 << 20;
 /// Largest metadata document (a store's consolidated `zarr.json`) we read.
@@ -324,6 +328,13 @@ impl Http {
         while let Some(b) = watch.next(&mut stream).await? {
             if out.len() as u64 + b.len() as u64 > cap {
                 return Err(too_large(url, out.len() as u64 + b.len() as u64, cap));
+            }
+            if out.len() + b.len() > out.capacity() && out.len() >= JUMP_FROM {
+                // Doubling a buffer of hundreds of MiB copies it into a new one and holds
+                // both (the old half on the heap, the new one mapped): one reservation up
+                // to the cap instead, mapped and faulted in only as it is written.
+                let total = cap.min(JUMP_MAX).max((out.len() + b.len()) as u64) as usize;
+                out.reserve(total - out.len());
             }
             out.extend_from_slice(&b);
         }
