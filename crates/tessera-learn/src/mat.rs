@@ -1,7 +1,6 @@
 //! Small dense kernels over row-major slices: dot products written so that LLVM
-//! vectorises them (eight independent accumulators), squared distances, and a blocked
-//! matrix product parallel over rows. Written by hand: the heads need only these, and a
-//! linear-algebra crate would dominate the build.
+//! vectorises them (independent accumulators), squared distances, and matrix products by
+//! `matrixmultiply`'s SGEMM (pure Rust, no BLAS to link), split over rows in parallel.
 
 use rayon::prelude::*;
 
@@ -39,6 +38,26 @@ pub fn dot64(a: &[f32], b: &[f32]) -> f64 {
     let mut s = acc.iter().sum::<f64>();
     for (x, y) in ra.iter().zip(rb) {
         s += f64::from(*x) * f64::from(*y);
+    }
+    s
+}
+
+/// `a · b` of f64 slices with four accumulators (vectorised; the order of the sum differs
+/// from a sequential one by rounding only).
+#[inline]
+pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let ca = a.chunks_exact(4);
+    let cb = b.chunks_exact(4);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for j in 0..4 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
     }
     s
 }
@@ -83,84 +102,86 @@ pub fn dot_i8_f32(c: &[i8], w: &[f32]) -> f32 {
     s
 }
 
-/// `C = A · Bᵀ` for row-major `A` (m × k) and `B` (n × k): `C[i][j] = A_i · B_j`,
-/// parallel over rows of `A`.
-pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
-    debug_assert_eq!(a.len(), m * k);
-    debug_assert_eq!(b.len(), n * k);
-    debug_assert_eq!(c.len(), m * n);
-    let work = m * n * k;
-    let body = |(i, row): (usize, &mut [f32])| {
-        let ai = &a[i * k..(i + 1) * k];
-        for (j, out) in row.iter_mut().enumerate() {
-            *out = dot(ai, &b[j * k..(j + 1) * k]);
+/// `C = op(A) · op(B)` by `matrixmultiply`'s packed, cache-blocked SGEMM kernels (AVX2/FMA
+/// or AVX-512 chosen at run time), with the strides of row-major operands: `a` is m × k
+/// with strides (`rsa`, `csa`), `b` is k × n with (`rsb`, `csb`), `c` is m × n row-major.
+/// Large products are split over rows of `C` across the rayon pool.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: usize,
+    csa: usize,
+    b: &[f32],
+    rsb: usize,
+    csb: usize,
+    c: &mut [f32],
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.iter_mut().for_each(|v| *v = 0.0);
+        return;
+    }
+    let one = |rows: usize, a: &[f32], c: &mut [f32]| {
+        // SAFETY: the callers check the lengths of `a`, `b` and `c` against m, k and n
+        // (debug assertions below and in the public functions), so every element the
+        // strides address lies inside the slices; `c` is exclusively borrowed.
+        unsafe {
+            matrixmultiply::sgemm(
+                rows,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
         }
     };
-    if work < 1 << 16 {
-        c.chunks_mut(n).enumerate().for_each(body);
-    } else {
-        c.par_chunks_mut(n).enumerate().for_each(body);
+    let threads = rayon::current_num_threads().max(1);
+    // Below ~16 MFLOP (a training step's products) waking the pool costs more than the
+    // split saves.
+    if threads == 1 || m < 256 || m * n * k < 1 << 23 {
+        one(m, a, c);
+        return;
     }
+    let per = m.div_ceil(threads * 4).max(64);
+    c.par_chunks_mut(per * n).enumerate().for_each(|(i, cc)| {
+        let r0 = i * per;
+        let rows = cc.len() / n;
+        one(rows, &a[r0 * rsa..], cc);
+    });
 }
 
-/// `C = A · B` for row-major `A` (m × k) and `B` (k × n), parallel over rows of `A`
-/// (an i-k-j loop whose inner loop vectorises over `n`).
+/// `C = A · Bᵀ` for row-major `A` (m × k) and `B` (n × k): `C[i][j] = A_i · B_j`.
+pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= n * k && c.len() == m * n);
+    gemm(m, k, n, a, k, 1, b, 1, k, c);
+}
+
+/// `C = A · B` for row-major `A` (m × k) and `B` (k × n).
 pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
-    debug_assert_eq!(a.len(), m * k);
-    debug_assert_eq!(b.len(), k * n);
-    debug_assert_eq!(c.len(), m * n);
-    let body = |(i, row): (usize, &mut [f32])| {
-        row.iter_mut().for_each(|v| *v = 0.0);
-        for p in 0..k {
-            let av = a[i * k + p];
-            if av == 0.0 {
-                continue;
-            }
-            let bp = &b[p * n..(p + 1) * n];
-            for (o, &bv) in row.iter_mut().zip(bp) {
-                *o += av * bv;
-            }
-        }
-    };
-    if m * n * k < 1 << 16 {
-        c.chunks_mut(n).enumerate().for_each(body);
-    } else {
-        c.par_chunks_mut(n).enumerate().for_each(body);
-    }
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() == m * n);
+    gemm(m, k, n, a, k, 1, b, n, 1, c);
 }
 
 /// `C = Aᵀ · B` for row-major `A` (m × k) and `B` (m × n): `C` is k × n (the weight
-/// gradient of a dense layer), summed over rows in parallel blocks.
+/// gradient of a dense layer).
 pub fn matmul_at(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f32]) {
-    debug_assert_eq!(a.len(), m * k);
-    debug_assert_eq!(b.len(), m * n);
-    debug_assert_eq!(c.len(), k * n);
-    let block = 64usize;
-    let partials: Vec<Vec<f32>> = (0..m.div_ceil(block))
-        .into_par_iter()
-        .map(|blk| {
-            let mut acc = vec![0f32; k * n];
-            for i in blk * block..((blk + 1) * block).min(m) {
-                let bi = &b[i * n..(i + 1) * n];
-                for p in 0..k {
-                    let av = a[i * k + p];
-                    if av == 0.0 {
-                        continue;
-                    }
-                    for (o, &bv) in acc[p * n..(p + 1) * n].iter_mut().zip(bi) {
-                        *o += av * bv;
-                    }
-                }
-            }
-            acc
-        })
-        .collect();
-    c.iter_mut().for_each(|v| *v = 0.0);
-    for p in partials {
-        for (o, v) in c.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
+    assert!(a.len() >= m * k && b.len() >= m * n && c.len() == k * n);
+    // Aᵀ is k × m with strides (1, k).
+    gemm(k, m, n, a, 1, k, b, n, 1, c);
 }
 
 #[cfg(test)]

@@ -122,6 +122,7 @@ fn heads_metrics_and_splits_match_scikit_learn() {
         dropout: 0.0,
         seed: 3,
         standardize: true,
+        ..MlpOptions::default()
     };
     let net = mlp::fit_classifier(&tr.x, D, y, C, &mlp_opts).unwrap();
     let knn = Head::fit(

@@ -606,14 +606,20 @@ fn write_map_inner<S: Source>(
         m.render(j, rows, s)?;
         // Valid pixels, gathered.
         let valid: Vec<usize> = (0..rows * w).filter(|&i| s[i * d].is_finite()).collect();
-        let mut x = vec![0f32; valid.len() * d];
-        x.par_chunks_mut(d)
-            .zip(valid.par_iter())
-            .for_each(|(dst, &i)| dst.copy_from_slice(&s[i * d..(i + 1) * d]));
+        // Each task gathers its chunk of valid pixels into a small buffer that stays in
+        // cache (and is reused from the heap), rather than the strip being copied whole
+        // into fresh memory first.
         const CHUNK: usize = 4096;
-        let parts: Vec<Mapped> = x
-            .par_chunks(CHUNK * d)
-            .map(|c| op.map(c, d))
+        let strip_ref: &[f32] = s;
+        let parts: Vec<Mapped> = valid
+            .par_chunks(CHUNK)
+            .map(|idx| {
+                let mut x = Vec::with_capacity(idx.len() * d);
+                for &i in idx {
+                    x.extend_from_slice(&strip_ref[i * d..(i + 1) * d]);
+                }
+                op.map(&x, d)
+            })
             .collect::<Result<_, _>>()?;
         res.nodata += (rows * w - valid.len()) as u64;
         res.mapped += valid.len() as u64;

@@ -72,6 +72,8 @@ pub struct Forest {
     pub importances: Vec<f64>,
     /// Out-of-bag accuracy (classification) or R² (regression), when computable.
     pub oob_score: Option<f64>,
+    /// The nodes packed for prediction, built on first use.
+    packed: PackCache,
 }
 
 /// Bin edges of one feature: distinct-value midpoints or quantiles.
@@ -149,6 +151,36 @@ struct Node {
     right: u32,
     value: Vec<f32>,
 }
+
+/// A node as prediction reads it.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct PackedNode {
+    feature: u32,
+    threshold: f32,
+    left: u32,
+    right: u32,
+}
+
+/// The packed nodes of a forest, derived from its arrays: not part of its value.
+#[derive(Clone, Default)]
+struct PackCache(std::sync::OnceLock<Vec<PackedNode>>);
+
+impl PartialEq for PackCache {
+    fn eq(&self, _: &PackCache) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for PackCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
+}
+
+const LEAF: u32 = u32::MAX;
+const BLOCK_ROWS: usize = 64;
+const LANE_ROWS: usize = 8;
 
 struct TreeOut {
     nodes: Vec<Node>,
@@ -446,6 +478,7 @@ fn fit_any(x: &[f32], d: usize, labels: Labels, opts: &ForestOptions) -> Forest 
         d,
         importances: vec![0.0; d],
         oob_score: None,
+        packed: Default::default(),
     };
     for t in &trees {
         let base = f.feature.len() as u32;
@@ -552,26 +585,87 @@ impl Forest {
         }
     }
 
+    /// The nodes packed for prediction: one 16-byte record per node (feature, threshold,
+    /// children) so a step down a tree touches one cache line, not four arrays; a leaf has
+    /// `feature == LEAF`.
+    fn pack(&self) -> Vec<PackedNode> {
+        (0..self.feature.len())
+            .map(|i| {
+                let f = self.feature[i];
+                PackedNode {
+                    feature: if f < 0 { LEAF } else { f as u32 },
+                    threshold: self.threshold[i],
+                    left: self.left[i],
+                    right: self.right[i],
+                }
+            })
+            .collect()
+    }
+
     /// Mean of the trees' leaf values per row (class probabilities, or the value).
     pub fn predict_raw(&self, x: &[f32]) -> Vec<f32> {
         let o = self.outputs;
-        let mut out = vec![0f32; x.len() / self.d * o];
+        let d = self.d;
+        let mut out = vec![0f32; x.len() / d * o];
         let nt = self.n_trees() as f64;
-        out.par_chunks_mut(o * 256)
-            .zip(x.par_chunks(self.d * 256))
+        let nodes = self.packed.0.get_or_init(|| self.pack());
+        // Blocks of rows go down each tree together: the tree stays in cache while the
+        // block passes, and lanes of independent rows overlap their memory latency.
+        const BLOCK: usize = BLOCK_ROWS;
+        const LANES: usize = LANE_ROWS;
+        let add_leaf = |acc: &mut [f64], leaf: usize| {
+            for (a, v) in acc.iter_mut().zip(&self.value[leaf * o..(leaf + 1) * o]) {
+                *a += f64::from(*v);
+            }
+        };
+        out.par_chunks_mut(o * BLOCK)
+            .zip(x.par_chunks(d * BLOCK))
             .for_each(|(out, xs)| {
-                let mut acc = vec![0f64; o];
-                for (row, dst) in xs.chunks_exact(self.d).zip(out.chunks_exact_mut(o)) {
-                    acc.iter_mut().for_each(|v| *v = 0.0);
-                    for t in 0..self.n_trees() {
-                        let leaf = self.leaf(t, row);
-                        for (a, v) in acc.iter_mut().zip(&self.value[leaf * o..(leaf + 1) * o]) {
-                            *a += f64::from(*v);
+                let rows = xs.len() / d;
+                let mut acc = vec![0f64; rows * o];
+                for &root in &self.tree_offsets {
+                    let root = root as usize;
+                    let mut r0 = 0;
+                    while r0 + LANES <= rows {
+                        let mut at = [root; LANES];
+                        loop {
+                            let mut moved = false;
+                            for l in 0..LANES {
+                                let n = &nodes[at[l]];
+                                if n.feature != LEAF {
+                                    let v = xs[(r0 + l) * d + n.feature as usize];
+                                    at[l] =
+                                        if v <= n.threshold { n.left } else { n.right } as usize;
+                                    moved = true;
+                                }
+                            }
+                            if !moved {
+                                break;
+                            }
                         }
+                        for (l, &leaf) in at.iter().enumerate() {
+                            add_leaf(&mut acc[(r0 + l) * o..(r0 + l + 1) * o], leaf);
+                        }
+                        r0 += LANES;
                     }
-                    for (d, a) in dst.iter_mut().zip(&acc) {
-                        *d = (a / nt) as f32;
+                    for r in r0..rows {
+                        let mut i = root;
+                        loop {
+                            let n = &nodes[i];
+                            if n.feature == LEAF {
+                                break;
+                            }
+                            i = if xs[r * d + n.feature as usize] <= n.threshold {
+                                n.left
+                            } else {
+                                n.right
+                            } as usize;
+                        }
+                        add_leaf(&mut acc[r * o..(r + 1) * o], i);
                     }
+                }
+                for (d, a) in out.iter_mut().zip(&acc) {
+                    *d = (a / nt) as f32;
                 }
             });
         out
@@ -619,6 +713,7 @@ impl Forest {
             d,
             importances: Vec::new(),
             oob_score: None,
+            packed: Default::default(),
         })
     }
 }

@@ -29,6 +29,12 @@ pub struct MlpOptions {
     pub seed: u64,
     /// Standardise the inputs.
     pub standardize: bool,
+    /// Stop once the epoch's mean training loss has not improved on the best by more than
+    /// this for `n_iter_no_change` epochs in a row (scikit-learn's `tol`); 0 runs every
+    /// epoch.
+    pub tol: f64,
+    /// Epochs without improvement before stopping (scikit-learn's `n_iter_no_change`).
+    pub n_iter_no_change: usize,
 }
 
 impl Default for MlpOptions {
@@ -42,6 +48,8 @@ impl Default for MlpOptions {
             dropout: 0.1,
             seed: 42,
             standardize: true,
+            tol: 1e-4,
+            n_iter_no_change: 10,
         }
     }
 }
@@ -76,6 +84,8 @@ pub struct Mlp {
     pub y_scale: (f64, f64),
     /// Mean training loss of the last epoch.
     pub final_loss: f64,
+    /// Epochs run (fewer than asked when the loss stopped improving).
+    pub epochs_run: usize,
 }
 
 fn relu(v: &mut [f32]) {
@@ -240,6 +250,7 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
         regression,
         y_scale,
         final_loss: f64::NAN,
+        epochs_run: 0,
     };
     let z = mlp.standardise(x);
     // Adam state.
@@ -252,6 +263,7 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
     let mut order: Vec<usize> = (0..n).collect();
     let nl = layers.len();
     let keep = 1.0 - opts.dropout;
+    let (mut best, mut stale) = (f64::INFINITY, 0usize);
     for _epoch in 0..opts.epochs {
         rng.shuffle(&mut order);
         let mut epoch_loss = 0.0;
@@ -273,15 +285,19 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
                     relu(&mut out);
                     // Inverted dropout.
                     let mask: Vec<f32> = if opts.dropout > 0.0 {
-                        (0..out.len())
-                            .map(|_| {
-                                if rng.uniform() < keep {
-                                    (1.0 / keep) as f32
-                                } else {
-                                    0.0
-                                }
-                            })
-                            .collect()
+                        // Two draws of 32 bits from each 64-bit step: kept when below
+                        // keep · 2³².
+                        let below = (keep * 4_294_967_296.0) as u64;
+                        let scale = (1.0 / keep) as f32;
+                        let mut mask = vec![0f32; out.len()];
+                        for pair in mask.chunks_mut(2) {
+                            let r = rng.next_u64();
+                            for (j, v) in pair.iter_mut().enumerate() {
+                                let kept = ((r >> (32 * j)) & 0xffff_ffff) < below;
+                                *v = scale * f32::from(u8::from(kept));
+                            }
+                        }
+                        mask
                     } else {
                         Vec::new()
                     };
@@ -332,11 +348,15 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
                     matmul_bt(&g, &l.w, m, l.n_in, l.n_out, &mut ga);
                     // Through dropout and ReLU of the layer below.
                     let mask = &masks[li - 1];
-                    for (k, v) in ga.iter_mut().enumerate() {
-                        if acts[li][k] <= 0.0 {
-                            *v = 0.0;
-                        } else if !mask.is_empty() {
-                            *v *= mask[k];
+                    // The layer's input is ReLU(z)·mask: positive exactly where the
+                    // gradient passes, scaled by the mask.
+                    if mask.is_empty() {
+                        for (v, &a) in ga.iter_mut().zip(&acts[li]) {
+                            *v = if a > 0.0 { *v } else { 0.0 };
+                        }
+                    } else {
+                        for ((v, &a), &k) in ga.iter_mut().zip(&acts[li]).zip(mask) {
+                            *v = if a > 0.0 { *v * k } else { 0.0 };
                         }
                     }
                     Some(ga)
@@ -344,35 +364,46 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
                     None
                 };
                 let l = &mut layers[li];
-                let lr = opts.lr;
-                let decay = (1.0 - lr * opts.weight_decay) as f32;
-                for k in 0..l.w.len() {
-                    let gk = f64::from(gw[k]);
-                    let mk = b1 * f64::from(mw[li][k]) + (1.0 - b1) * gk;
-                    let vk = b2 * f64::from(vw[li][k]) + (1.0 - b2) * gk * gk;
-                    mw[li][k] = mk as f32;
-                    vw[li][k] = vk as f32;
-                    let upd = lr * (mk / bc1) / ((vk / bc2).sqrt() + eps);
-                    l.w[k] = (f64::from(l.w[k] * decay) - upd) as f32;
-                }
-                for k in 0..l.b.len() {
-                    let gk = f64::from(gb[k]);
-                    let mk = b1 * f64::from(mb[li][k]) + (1.0 - b1) * gk;
-                    let vk = b2 * f64::from(vb[li][k]) + (1.0 - b2) * gk * gk;
-                    mb[li][k] = mk as f32;
-                    vb[li][k] = vk as f32;
-                    l.b[k] -= (lr * (mk / bc1) / ((vk / bc2).sqrt() + eps)) as f32;
-                }
+                // Adam in f32, as PyTorch's AdamW keeps its state.
+                let lr = opts.lr as f32;
+                let decay = (1.0 - opts.lr * opts.weight_decay) as f32;
+                let (b1f, b2f) = (b1 as f32, b2 as f32);
+                let (ibc1, ibc2) = ((1.0 / bc1) as f32, (1.0 / bc2) as f32);
+                let epsf = eps as f32;
+                let adam = |w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], decay: f32| {
+                    for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g)
+                    {
+                        *m = b1f * *m + (1.0 - b1f) * g;
+                        *v = b2f * *v + (1.0 - b2f) * g * g;
+                        let upd = lr * (*m * ibc1) / ((*v * ibc2).sqrt() + epsf);
+                        *w = *w * decay - upd;
+                    }
+                };
+                adam(&mut l.w, &mut mw[li], &mut vw[li], &gw, decay);
+                adam(&mut l.b, &mut mb[li], &mut vb[li], &gb, 1.0);
                 if let Some(ga) = prev {
                     g = ga;
                 }
             }
         }
         mlp.final_loss = epoch_loss / n as f64;
+        mlp.epochs_run += 1;
         if !mlp.final_loss.is_finite() {
             return Err(crate::usage(
                 "MLP training diverged (the loss is not finite): lower --lr",
             ));
+        }
+        // scikit-learn's rule: count epochs whose loss is not `tol` below the best.
+        if opts.tol > 0.0 {
+            if mlp.final_loss > best - opts.tol {
+                stale += 1;
+            } else {
+                stale = 0;
+            }
+            best = best.min(mlp.final_loss);
+            if stale > opts.n_iter_no_change {
+                break;
+            }
         }
     }
     mlp.layers = layers;

@@ -118,6 +118,7 @@ impl HeadSpec {
             }),
             HeadSpec::Mlp(o) => json!({
                 "hidden": o.hidden, "epochs": o.epochs, "batch": o.batch, "lr": o.lr,
+                "tol": o.tol, "n_iter_no_change": o.n_iter_no_change,
                 "weight_decay": o.weight_decay, "dropout": o.dropout, "seed": o.seed,
                 "standardize": o.standardize,
             }),
@@ -151,7 +152,7 @@ impl HeadSpec {
                 o.seed
             ),
             HeadSpec::Mlp(o) => format!(
-                "MLP: {d}-{}-C, ReLU, dropout {}, AdamW lr {} wd {}, {} epochs, batch {}, seed {}",
+                "MLP: {d}-{}-C, ReLU, dropout {}, AdamW lr {} wd {}, up to {} epochs (stop after {} without a {} gain), batch {}, seed {}",
                 o.hidden
                     .iter()
                     .map(|h| h.to_string())
@@ -161,6 +162,8 @@ impl HeadSpec {
                 o.lr,
                 o.weight_decay,
                 o.epochs,
+                o.n_iter_no_change,
+                o.tol,
                 o.batch,
                 o.seed
             ),
