@@ -9,6 +9,7 @@ import numpy.typing as npt
 __version__: str
 __all__ = [
     "NativeGeoTiffTile",
+    "NativeModel",
     "NativeNpyTile",
     "NativeStore",
     "NativeStrips",
@@ -21,6 +22,11 @@ __all__ = [
     "dataset_path",
     "datasets",
     "dequantize",
+    "learn_cluster",
+    "learn_fit",
+    "learn_labels",
+    "learn_predict",
+    "learn_similar",
     "merge_geotiffs",
     "parse_version",
     "pca_fit",
@@ -340,6 +346,7 @@ def coverage_map(
     callback: Optional[Any] = None,
 ) -> str: ...
 
+@final
 class NativeModel:
     @staticmethod
     def load(path: _Path) -> NativeModel: ...
@@ -364,16 +371,72 @@ def learn_fit(
     hyper: Optional[dict[str, Any]] = None,
 ) -> tuple[NativeModel, str]: ...
 def learn_predict(
-    model: _Path, bbox: tuple[float, float, float, float], year: int, output: _Path, **kw: Any
+    model: _Path,
+    bbox: tuple[float, float, float, float],
+    year: int,
+    output: _Path,
+    mirror: Optional[str] = None,
+    tiles_dir: Optional[_Path] = None,
+    store: Optional[str] = None,
+    offline: bool = False,
+    crs: Optional[str] = None,
+    proba: bool = False,
+    confidence: bool = False,
+    reject_below: Optional[float] = None,
+    png: bool = False,
+    dataset_version: str = "v1.1",
+    callback: _Callback = None,
 ) -> str: ...
 def learn_similar(
     positives: list[tuple[float, float]],
     bbox: tuple[float, float, float, float],
     year: int,
     output: _Path,
-    **kw: Any,
+    negatives: Optional[list[tuple[float, float]]] = None,
+    method: str = "mean-cosine",
+    threshold: Optional[float] = None,
+    top: int = 0,
+    min_group_pixels: int = 100,
+    mirror: Optional[str] = None,
+    tiles_dir: Optional[_Path] = None,
+    store: Optional[str] = None,
+    offline: bool = False,
+    crs: Optional[str] = None,
+    png: bool = False,
+    dataset_version: str = "v1.1",
+    callback: _Callback = None,
 ) -> str: ...
 def learn_cluster(
-    bbox: tuple[float, float, float, float], year: int, output: _Path, **kw: Any
+    bbox: tuple[float, float, float, float],
+    year: int,
+    output: _Path,
+    k: int = 8,
+    sample: int = 100000,
+    seed: int = 42,
+    mirror: Optional[str] = None,
+    tiles_dir: Optional[_Path] = None,
+    store: Optional[str] = None,
+    offline: bool = False,
+    crs: Optional[str] = None,
+    png: bool = False,
+    dataset_version: str = "v1.1",
+    callback: _Callback = None,
 ) -> str: ...
-def learn_labels(labels: _Path, year: int, output: _Path, **kw: Any) -> str: ...
+def learn_labels(
+    labels: _Path,
+    year: int,
+    output: _Path,
+    class_field: Optional[str] = None,
+    value_field: Optional[str] = None,
+    balance: str = "sqrt",
+    max_samples: int = 200000,
+    min_per_class: int = 50,
+    points_per_polygon: Optional[int] = None,
+    seed: int = 42,
+    mirror: Optional[str] = None,
+    tiles_dir: Optional[_Path] = None,
+    store: Optional[str] = None,
+    offline: bool = False,
+    dataset_version: str = "v1.1",
+    callback: _Callback = None,
+) -> str: ...

@@ -98,7 +98,8 @@ def train(
     ``cv``: ``auto`` (grouped by ``groups`` when given, else random folds), ``random``,
     ``group``, ``none``; the report (spatial and random scores) is ``Model.report``.
     Hyper-parameters as keywords: ``k``, ``metric``, ``weights``, ``C``, ``class_weight``,
-    ``trees``, ``max_depth``, ``max_features``, ``hidden``, ``epochs``, ``lr``, ``seed``.
+    ``trees``, ``max_depth``, ``max_features``, ``hidden``, ``epochs``, ``lr``, ``seed``,
+    ``tol`` and ``max_iter`` (logistic regression; ``tol`` also stops the MLP).
     ``task="regression"`` (or numeric ``y`` with more than 20 distinct values) fits values.
     """
     x = np.ascontiguousarray(X, dtype=np.float32)

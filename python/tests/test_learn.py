@@ -26,7 +26,7 @@ def blobs(n=600, d=16, c=3, seed=0):
 
 def test_logistic_regression_matches_sklearn_and_round_trips_through_a_file(tmp_path):
     x, y = blobs()
-    m = learn.train(x, y, head="logreg", C=1.0, cv="random")
+    m = learn.train(x, y, head="logreg", C=1.0, tol=1e-10, max_iter=10000, cv="random")
     sk = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000).fit(x, y)
     assert m.classes_ == list(sk.classes_)
     p = m.predict_proba(x)

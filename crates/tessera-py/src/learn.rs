@@ -131,6 +131,8 @@ fn params(kw: Option<&Bound<'_, pyo3::types::PyDict>>) -> PyResult<HeadParams> {
             "epochs" => p.epochs = v.extract()?,
             "lr" => p.lr = v.extract()?,
             "seed" | "random_state" => p.seed = v.extract()?,
+            "tol" => p.tol = v.extract()?,
+            "max_iter" => p.max_iter = v.extract()?,
             other => return Err(usage(format!("unknown hyper-parameter '{other}'"))),
         }
     }

@@ -52,6 +52,13 @@ pub struct HeadArgs {
     /// Seed of the head (forest bootstraps, MLP weights) and of the folds.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Logistic regression and MLP: stopping tolerance (scikit-learn's `tol`; 0 runs the
+    /// MLP for every epoch).
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// Logistic regression: iteration cap.
+    #[arg(long, default_value_t = 1000)]
+    pub max_iter: usize,
 }
 
 /// Reading the training table.
@@ -254,6 +261,8 @@ fn spec_of(name: &str, p: &HeadArgs) -> anyhow::Result<HeadSpec> {
         epochs: p.epochs,
         lr: p.lr,
         seed: p.seed,
+        tol: p.tol,
+        max_iter: p.max_iter,
     };
     HeadSpec::build(name, &params).map_err(learn_err)
 }

@@ -207,6 +207,10 @@ pub struct HeadParams {
     pub lr: f64,
     /// Seed.
     pub seed: u64,
+    /// Logistic regression and MLP: the stopping tolerance (scikit-learn's `tol`, 1e-4).
+    pub tol: f64,
+    /// Logistic regression: the iteration cap (1000).
+    pub max_iter: usize,
 }
 
 impl Default for HeadParams {
@@ -224,6 +228,8 @@ impl Default for HeadParams {
             epochs: 100,
             lr: 1e-3,
             seed: 42,
+            tol: 1e-4,
+            max_iter: 1000,
         }
     }
 }
@@ -256,7 +262,12 @@ impl HeadSpec {
                 if !(p.c.is_finite() && p.c > 0.0) {
                     return Err(usage("C must be a positive number"));
                 }
+                if !(p.tol.is_finite() && p.tol >= 0.0) || p.max_iter == 0 {
+                    return Err(usage("tol must be a number >= 0 and max_iter at least 1"));
+                }
                 opts.c = p.c;
+                opts.tol = p.tol;
+                opts.max_iter = p.max_iter;
                 *b = balanced;
             }
             HeadSpec::Forest(o) => {
@@ -277,8 +288,12 @@ impl HeadSpec {
                     .ok()
                     .filter(|v| !v.is_empty() && !v.contains(&0))
                     .ok_or_else(|| usage(format!("hidden '{}': widths like 128,64", p.hidden)))?;
+                if !(p.tol.is_finite() && p.tol >= 0.0) {
+                    return Err(usage("tol must be a number >= 0"));
+                }
                 o.epochs = p.epochs;
                 o.lr = p.lr;
+                o.tol = p.tol;
             }
         }
         Ok(spec.with_seed(p.seed))
