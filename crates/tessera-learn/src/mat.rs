@@ -23,64 +23,45 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-/// `a · b` accumulated in f64 (for parity with scikit-learn's float64 arithmetic).
-#[inline]
-pub fn dot64(a: &[f32], b: &[f32]) -> f64 {
+/// `Σ f(aᵢ, bᵢ)` in f64 with four independent accumulators, so LLVM vectorises it.
+#[inline(always)]
+fn sum4<A: Copy, B: Copy>(a: &[A], b: &[B], f: impl Fn(A, B) -> f64) -> f64 {
     let mut acc = [0f64; 4];
     let ca = a.chunks_exact(4);
     let cb = b.chunks_exact(4);
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
         for j in 0..4 {
-            acc[j] += f64::from(x[j]) * f64::from(y[j]);
+            acc[j] += f(x[j], y[j]);
         }
     }
     let mut s = acc.iter().sum::<f64>();
     for (x, y) in ra.iter().zip(rb) {
-        s += f64::from(*x) * f64::from(*y);
+        s += f(*x, *y);
     }
     s
 }
 
-/// `a · b` of f64 slices with four accumulators (vectorised; the order of the sum differs
-/// from a sequential one by rounding only).
+/// `a · b` accumulated in f64 (for parity with scikit-learn's float64 arithmetic).
+#[inline]
+pub fn dot64(a: &[f32], b: &[f32]) -> f64 {
+    sum4(a, b, |x, y| f64::from(x) * f64::from(y))
+}
+
+/// `a · b` of f64 slices (vectorised; the order of the sum differs from a sequential one
+/// by rounding only).
 #[inline]
 pub fn dot_f64(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0f64; 4];
-    let ca = a.chunks_exact(4);
-    let cb = b.chunks_exact(4);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for j in 0..4 {
-            acc[j] += x[j] * y[j];
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
+    sum4(a, b, |x, y| x * y)
 }
 
 /// `‖a − b‖²` in f64.
 #[inline]
 pub fn sqdist64(a: &[f32], b: &[f32]) -> f64 {
-    let mut acc = [0f64; 4];
-    let ca = a.chunks_exact(4);
-    let cb = b.chunks_exact(4);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for j in 0..4 {
-            let d = f64::from(x[j]) - f64::from(y[j]);
-            acc[j] += d * d;
-        }
-    }
-    let mut s = acc.iter().sum::<f64>();
-    for (x, y) in ra.iter().zip(rb) {
-        let d = f64::from(*x) - f64::from(*y);
-        s += d * d;
-    }
-    s
+    sum4(a, b, |x, y| {
+        let d = f64::from(x) - f64::from(y);
+        d * d
+    })
 }
 
 /// `int8 codes · f32 weights`, the first layer of a linear head on stored codes.
@@ -127,9 +108,9 @@ fn gemm(
         return;
     }
     let one = |rows: usize, a: &[f32], c: &mut [f32]| {
-        // SAFETY: the callers check the lengths of `a`, `b` and `c` against m, k and n
-        // (debug assertions below and in the public functions), so every element the
-        // strides address lies inside the slices; `c` is exclusively borrowed.
+        // SAFETY: the public functions assert the lengths of `a`, `b` and `c` against
+        // m, k and n, and a split passes each part the rows it covers, so every element
+        // the strides address lies inside the slices; `c` is exclusively borrowed.
         unsafe {
             matrixmultiply::sgemm(
                 rows,

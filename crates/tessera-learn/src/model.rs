@@ -303,7 +303,6 @@ impl Model {
                     regression: meta["mlp"]["regression"].as_bool().unwrap_or(false),
                     y_scale: (ys[0].as_f64().unwrap_or(0.0), ys[1].as_f64().unwrap_or(1.0)),
                     final_loss: f64::NAN,
-                    epochs_run: 0,
                 })
             }
         };

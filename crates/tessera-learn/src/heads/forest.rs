@@ -179,8 +179,18 @@ impl std::fmt::Debug for PackCache {
 }
 
 const LEAF: u32 = u32::MAX;
-const BLOCK_ROWS: usize = 64;
-const LANE_ROWS: usize = 8;
+
+impl PackedNode {
+    /// The child the row starting at `xs[at]` goes to (not called on a leaf).
+    #[inline(always)]
+    fn child(&self, xs: &[f32], at: usize) -> usize {
+        (if xs[at + self.feature as usize] <= self.threshold {
+            self.left
+        } else {
+            self.right
+        }) as usize
+    }
+}
 
 struct TreeOut {
     nodes: Vec<Node>,
@@ -610,9 +620,11 @@ impl Forest {
         let nt = self.n_trees() as f64;
         let nodes = self.packed.0.get_or_init(|| self.pack());
         // Blocks of rows go down each tree together: the tree stays in cache while the
-        // block passes, and lanes of independent rows overlap their memory latency.
-        const BLOCK: usize = BLOCK_ROWS;
-        const LANES: usize = LANE_ROWS;
+        // block passes, and lanes of independent rows overlap their memory latency (a
+        // fixed lane count, so the lane loop unrolls: measured twice as fast as a variable
+        // one; 8 beat 4, 12 and 16).
+        const BLOCK: usize = 64;
+        const LANES: usize = 8;
         let add_leaf = |acc: &mut [f64], leaf: usize| {
             for (a, v) in acc.iter_mut().zip(&self.value[leaf * o..(leaf + 1) * o]) {
                 *a += f64::from(*v);
@@ -633,9 +645,7 @@ impl Forest {
                             for l in 0..LANES {
                                 let n = &nodes[at[l]];
                                 if n.feature != LEAF {
-                                    let v = xs[(r0 + l) * d + n.feature as usize];
-                                    at[l] =
-                                        if v <= n.threshold { n.left } else { n.right } as usize;
+                                    at[l] = n.child(xs, (r0 + l) * d);
                                     moved = true;
                                 }
                             }
@@ -655,11 +665,7 @@ impl Forest {
                             if n.feature == LEAF {
                                 break;
                             }
-                            i = if xs[r * d + n.feature as usize] <= n.threshold {
-                                n.left
-                            } else {
-                                n.right
-                            } as usize;
+                            i = n.child(xs, r * d);
                         }
                         add_leaf(&mut acc[r * o..(r + 1) * o], i);
                     }

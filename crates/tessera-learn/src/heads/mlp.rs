@@ -84,8 +84,6 @@ pub struct Mlp {
     pub y_scale: (f64, f64),
     /// Mean training loss of the last epoch.
     pub final_loss: f64,
-    /// Epochs run (fewer than asked when the loss stopped improving).
-    pub epochs_run: usize,
 }
 
 fn relu(v: &mut [f32]) {
@@ -250,7 +248,6 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
         regression,
         y_scale,
         final_loss: f64::NAN,
-        epochs_run: 0,
     };
     let z = mlp.standardise(x);
     // Adam state.
@@ -387,7 +384,6 @@ fn train(x: &[f32], d: usize, y: Y, opts: &MlpOptions) -> crate::Result<Mlp> {
             }
         }
         mlp.final_loss = epoch_loss / n as f64;
-        mlp.epochs_run += 1;
         if !mlp.final_loss.is_finite() {
             return Err(crate::usage(
                 "MLP training diverged (the loss is not finite): lower --lr",
