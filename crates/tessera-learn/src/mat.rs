@@ -151,6 +151,94 @@ pub fn matmul_bt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, c: &mut [f3
     gemm(m, k, n, a, k, 1, b, 1, k, c);
 }
 
+/// Columns of a narrow product's right side, padded: one vector register of f32.
+pub const NARROW: usize = 16;
+
+/// `Bᵀ` of a row-major `B` (n × k, n ≤ [`NARROW`]) laid out for [`matmul_narrow`]: k rows
+/// of [`NARROW`] columns, zero-padded.
+pub fn narrow_bt(b: &[f32], n: usize, k: usize) -> Vec<f32> {
+    assert!(n <= NARROW && b.len() >= n * k);
+    let mut t = vec![0f32; k * NARROW];
+    for j in 0..n {
+        for i in 0..k {
+            t[i * NARROW + j] = b[j * k + i];
+        }
+    }
+    t
+}
+
+/// `C = A · Bᵀ` for a few output columns (a linear head's classes): `bt` from
+/// [`narrow_bt`]. Each row's outputs are one vector accumulated along `k`, four rows
+/// at a time, with no packing of `A` (the product is bound by reading `A` once).
+/// The build for the CPU at hand (AVX-512 or AVX2 where present): the same operations
+/// in the same order (no FMA), so the sums are equal on every machine.
+pub fn matmul_narrow(a: &[f32], bt: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
+    assert!(n <= NARROW && a.len() >= m * k && bt.len() >= k * NARROW && c.len() == m * n);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { narrow_avx512(a, bt, m, n, k, c) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { narrow_avx2(a, bt, m, n, k, c) };
+        }
+    }
+    narrow_body(a, bt, m, n, k, c);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn narrow_avx512(a: &[f32], bt: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
+    narrow_body(a, bt, m, n, k, c);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn narrow_avx2(a: &[f32], bt: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
+    narrow_body(a, bt, m, n, k, c);
+}
+
+#[inline(always)]
+fn narrow_body(a: &[f32], bt: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
+    let bt = &bt[..k * NARROW];
+    let mut i = 0;
+    while i + 4 <= m {
+        let rows = [
+            &a[i * k..(i + 1) * k],
+            &a[(i + 1) * k..(i + 2) * k],
+            &a[(i + 2) * k..(i + 3) * k],
+            &a[(i + 3) * k..(i + 4) * k],
+        ];
+        let mut acc = [[0f32; NARROW]; 4];
+        for (kk, b) in bt.chunks_exact(NARROW).enumerate() {
+            let b: &[f32; NARROW] = b.try_into().expect("a padded row");
+            for r in 0..4 {
+                let x = rows[r][kk];
+                for j in 0..NARROW {
+                    acc[r][j] += x * b[j];
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            c[(i + r) * n..(i + r + 1) * n].copy_from_slice(&acc[..n]);
+        }
+        i += 4;
+    }
+    for i in i..m {
+        let row = &a[i * k..(i + 1) * k];
+        let mut acc = [0f32; NARROW];
+        for (&x, b) in row.iter().zip(bt.chunks_exact(NARROW)) {
+            let b: &[f32; NARROW] = b.try_into().expect("a padded row");
+            for j in 0..NARROW {
+                acc[j] += x * b[j];
+            }
+        }
+        c[i * n..(i + 1) * n].copy_from_slice(&acc[..n]);
+    }
+}
+
 /// `C = A · B` for row-major `A` (m × k) and `B` (k × n).
 pub fn matmul(a: &[f32], b: &[f32], m: usize, n: usize, k: usize, c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() == m * n);
@@ -168,6 +256,20 @@ pub fn matmul_at(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, c: &mut [f3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_narrow_product_equals_the_general_one() {
+        for (m, n, k) in [(9, 3, 13), (4, 16, 128), (1, 1, 5), (0, 2, 4)] {
+            let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 11) as f32) - 5.0).collect();
+            let b: Vec<f32> = (0..n * k).map(|i| ((i * 17 % 7) as f32) - 3.0).collect();
+            let mut want = vec![0f32; m * n];
+            matmul_bt(&a, &b, m, n, k, &mut want);
+            let mut got = vec![0f32; m * n];
+            matmul_narrow(&a, &narrow_bt(&b, n, k), m, n, k, &mut got);
+            // Small integers: every sum is exact in f32 whatever the order.
+            assert_eq!(got, want, "m={m} n={n} k={k}");
+        }
+    }
 
     #[test]
     fn products_agree() {

@@ -476,6 +476,9 @@ pub fn write_map<S: Source>(
     r
 }
 
+/// The largest strip (and its windows) of a map whose sources read in place.
+const IN_PLACE_STRIP_BYTES: usize = 48 << 20;
+
 #[allow(clippy::too_many_arguments)]
 fn write_map_inner<S: Source>(
     m: &Mosaic<S>,
@@ -495,7 +498,14 @@ fn write_map_inner<S: Source>(
     }
     let is_classes = matches!(style, MapStyle::Classes { .. });
     let budget = m.memory_bytes();
-    let rows_per_strip = m.strip_rows_within(budget / 2)?.clamp(1, h);
+    // Strips of in-place sources stay small (a few tens of MB): the buffers are reused
+    // from strip to strip instead of growing the process by the whole budget.
+    let strip_budget = if m.windows_in_place() {
+        (budget / 2).min(IN_PLACE_STRIP_BYTES)
+    } else {
+        budget / 2
+    };
+    let rows_per_strip = m.strip_rows_within(strip_budget)?.clamp(1, h);
     let mut strip = vec![0f32; rows_per_strip * w * d];
 
     // The files.
@@ -609,11 +619,19 @@ fn write_map_inner<S: Source>(
         // Each task gathers its chunk of valid pixels into a small buffer that stays in
         // cache (and is reused from the heap), rather than the strip being copied whole
         // into fresh memory first.
-        const CHUNK: usize = 4096;
+        // At least eight tasks per thread, so a costly head (a forest) keeps every
+        // thread busy to the end of the strip.
+        let chunk = (valid.len() / (rayon::current_num_threads() * 8)).clamp(256, 4096);
         let strip_ref: &[f32] = s;
         let parts: Vec<Mapped> = valid
-            .par_chunks(CHUNK)
+            .par_chunks(chunk)
             .map(|idx| {
+                // A run of consecutive pixels (all valid) is read in place.
+                if let (Some(&a), Some(&z)) = (idx.first(), idx.last())
+                    && z - a + 1 == idx.len()
+                {
+                    return op.map(&strip_ref[a * d..(z + 1) * d], d);
+                }
                 let mut x = Vec::with_capacity(idx.len() * d);
                 for &i in idx {
                     x.extend_from_slice(&strip_ref[i * d..(i + 1) * d]);

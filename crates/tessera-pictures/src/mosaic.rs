@@ -37,6 +37,11 @@ pub trait Source: Sync {
     fn owns(&self, lon: f64, lat: f64) -> bool;
     /// A name for messages.
     fn name(&self) -> String;
+    /// Whether a window is read in place (a memory-mapped tile): then many small strips
+    /// cost no more reads than a few large ones, and stay in cache.
+    fn windows_in_place(&self) -> bool {
+        false
+    }
     /// The same window as int8 codes (pixel-interleaved) and one scale per pixel, for
     /// sources that hold them: linear maps of the pixels can then run on the codes.
     /// `None` (the default): only [`Source::read_window`].
@@ -86,6 +91,9 @@ impl Source for tessera_client::local::EmbeddingTile {
     }
     fn name(&self) -> String {
         format!("{} {}", self.tile.name(), self.year)
+    }
+    fn windows_in_place(&self) -> bool {
+        true
     }
     fn read_window_codes(
         &self,
@@ -380,6 +388,11 @@ impl<'a, S: Source> Mosaic<'a, S> {
     /// error when even one row does not.
     pub fn strip_rows(&self) -> Result<usize, PictureError> {
         self.strip_rows_within(self.opts.memory_bytes)
+    }
+
+    /// Whether every source reads its windows in place ([`Source::windows_in_place`]).
+    pub fn windows_in_place(&self) -> bool {
+        self.sources.iter().all(Source::windows_in_place)
     }
 
     /// Like [`Self::strip_rows`] for a budget of `budget` bytes.

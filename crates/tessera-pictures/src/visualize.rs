@@ -179,6 +179,9 @@ impl<S: Source> Source for Coloured<'_, S> {
     fn name(&self) -> String {
         self.source.name()
     }
+    fn windows_in_place(&self) -> bool {
+        self.source.windows_in_place()
+    }
 }
 
 /// Where [`write_rgb_geotiff`] hands each strip: display values and mask rows.

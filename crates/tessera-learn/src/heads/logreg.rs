@@ -422,13 +422,19 @@ impl Logistic {
         let n = x.len() / d;
         let mut out = vec![0f32; n * c];
         let w32: Vec<f32> = self.coef.iter().map(|&v| v as f32).collect();
+        // Up to 16 decision rows (most class sets) take the narrow product: one pass
+        // over the pixels without packing them.
+        let narrow = (r <= crate::mat::NARROW).then(|| crate::mat::narrow_bt(&w32, r, d));
         const BLOCK: usize = 512;
         out.par_chunks_mut(c * BLOCK)
             .zip(x.par_chunks(d * BLOCK))
             .for_each(|(o, xs)| {
                 let m = xs.len() / d;
                 let mut z32 = vec![0f32; m * r];
-                crate::mat::matmul_bt(xs, &w32, m, r, d, &mut z32);
+                match &narrow {
+                    Some(bt) => crate::mat::matmul_narrow(xs, bt, m, r, d, &mut z32),
+                    None => crate::mat::matmul_bt(xs, &w32, m, r, d, &mut z32),
+                }
                 let (mut stack, mut heap) = ([0f64; 256], Vec::new());
                 let z = scratch(&mut stack, &mut heap, r);
                 for (zi, oi) in z32.chunks_exact(r).zip(o.chunks_exact_mut(c)) {
