@@ -147,14 +147,29 @@ def predict(model: _Path, bbox: BBox, year: int, output: _Path, **kw: Any) -> di
     )
 
 
+def _examples(v: Any) -> tuple[list[tuple[float, float]], Optional[str]]:
+    """(lon, lat) pairs as a list, or a label file (points or polygons) as its path."""
+    if isinstance(v, (str, os.PathLike)):
+        return [], os.fspath(v)
+    return [(float(a), float(b)) for a, b in v], None
+
+
 def similar(
-    positives: Sequence[tuple[float, float]], bbox: BBox, year: int, output: _Path, **kw: Any
+    positives: Union[Sequence[tuple[float, float]], _Path],
+    bbox: BBox,
+    year: int,
+    output: _Path,
+    **kw: Any,
 ) -> dict[str, Any]:
-    """``tessera similar``: cosine similarity of ``bbox``'s pixels to the (lon, lat)
-    ``positives`` (and ``negatives=``); returns the report (groups, top pixels)."""
+    """``tessera similar``: cosine similarity of ``bbox``'s pixels to the ``positives``
+    (and ``negatives=``), each either (lon, lat) pairs or a label file of points or
+    polygons (a polygon stands for the pixels whose centres it holds; ``examples_crs=``
+    for files that state no CRS); returns the report (groups, top pixels)."""
     if "tiles_dir" in kw:
         kw["tiles_dir"] = _fs(kw["tiles_dir"])
-    pts = [(float(a), float(b)) for a, b in positives]
+    pts, kw["positive_file"] = _examples(positives)
+    if kw.get("negatives") is not None:
+        kw["negatives"], kw["negative_file"] = _examples(kw["negatives"])
     return json.loads(_native.learn_similar(pts, tuple(bbox), year, os.fspath(output), **kw))
 
 

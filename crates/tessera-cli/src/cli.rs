@@ -495,6 +495,10 @@ pub struct SampleArgs {
     /// Add per-point columns: tile, pixel_row, pixel_col, crs, status.
     #[arg(long)]
     pub metadata: bool,
+    /// The CRS of the points' coordinates when the file does not state one (CSV x,y
+    /// columns): EPSG:4326, EPSG:3857 or EPSG:326NN/327NN.
+    #[arg(long, value_name = "EPSG")]
+    pub crs: Option<String>,
     /// Dataset selection.
     #[command(flatten)]
     pub dataset: DatasetSelect,

@@ -392,6 +392,66 @@ print(json.dumps({"cols": list(t.columns), "n": len(t),
     assert!(s["p"].as_f64().unwrap() > 0.0, "{s}");
 }
 
+/// Water's similarity scores against the truth rasters: the ROC AUC of water against the
+/// rest, the means, the mask's agreement with the threshold, and (unless `polys` is "-")
+/// the groups and top pixels written.
+fn water_scores(files: &[String], polys: &str, top: &str) -> Value {
+    let w = world();
+    let v = run_python(
+        r#"
+import json, subprocess, sys, tempfile, os
+import numpy as np
+maps, truth_dir, polys, top = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
+def read(p, dt):
+    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
+    b = os.path.join(tempfile.mkdtemp(), "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", p, b], check=True)
+    w, h = info["size"]
+    return np.fromfile(b, dtype=dt)[: w * h].reshape(h, w), info["geoTransform"], info["stac"]["proj:epsg"]
+water, other, mask_agree, mask_n = [], [], 0, 0
+for mp in maps:
+    s, gt, epsg = read(mp, np.float32)
+    if polys != "-":
+        mk, _, _ = read(mp.replace(".tif", "_mask.tif"), np.uint8)
+        ok = np.isfinite(s)
+        mask_agree += int(((s >= 0.9) == (mk == 1))[ok].sum()); mask_n += int(ok.sum())
+    for f in sorted(os.listdir(truth_dir)):
+        if not f.endswith("_classes.tiff"):
+            continue
+        t, tg, te = read(os.path.join(truth_dir, f), np.uint8)
+        if te != epsg:
+            continue
+        dx, dy = int(round((tg[0] - gt[0]) / gt[1])), int(round((tg[3] - gt[3]) / gt[5]))
+        r0, c0 = max(0, dy), max(0, dx)
+        r1, c1 = min(s.shape[0], dy + t.shape[0]), min(s.shape[1], dx + t.shape[1])
+        if r1 <= r0 or c1 <= c0:
+            continue
+        ss, tt = s[r0:r1, c0:c1], t[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
+        v = np.isfinite(ss)
+        water.append(ss[v & (tt == 0)]); other.append(ss[v & (tt != 0)])
+water, other = np.concatenate(water), np.concatenate(other)
+# The chance that a water pixel scores above another pixel (the ROC AUC), by ranks.
+allv = np.concatenate([water, other]); ranks = allv.argsort().argsort() + 1.0
+auc = (ranks[: water.size].sum() - water.size * (water.size + 1) / 2) / (water.size * other.size)
+out = {"auc": float(auc), "water_mean": float(water.mean()), "other_mean": float(other.mean()),
+       "water_px": int(water.size), "mask_agree": mask_agree / max(mask_n, 1)}
+if polys != "-":
+    g = json.load(open(polys)); tp = json.load(open(top))
+    out.update({"groups": sum(1 for f in g["features"] if f["geometry"]["type"] == "Polygon"),
+                "top": len(tp["features"]), "top_best": tp["features"][0]["properties"]["similarity"],
+                "top_last": tp["features"][-1]["properties"]["similarity"]})
+print(json.dumps(out))
+"#,
+        &[
+            &files.join(","),
+            &w.mirror.join("truth/2024").display().to_string(),
+            polys,
+            top,
+        ],
+    );
+    serde_json::from_str(v.trim()).unwrap()
+}
+
 #[test]
 fn similarity_finds_the_class_of_its_examples_and_clusters_follow_the_classes() {
     let w = world();
@@ -462,56 +522,7 @@ fn similarity_finds_the_class_of_its_examples_and_clusters_follow_the_classes() 
         .iter()
         .map(|f| f["path"].as_str().unwrap().to_string())
         .collect();
-    let v = run_python(
-        r#"
-import json, subprocess, sys, tempfile, os
-import numpy as np
-maps, truth_dir, polys, top = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
-def read(p, dt):
-    info = json.loads(subprocess.run(["gdalinfo", "-json", p], check=True, capture_output=True).stdout)
-    b = os.path.join(tempfile.mkdtemp(), "x.bin")
-    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", p, b], check=True)
-    w, h = info["size"]
-    return np.fromfile(b, dtype=dt)[: w * h].reshape(h, w), info["geoTransform"], info["stac"]["proj:epsg"]
-water, other, mask_agree, mask_n = [], [], 0, 0
-for mp in maps:
-    s, gt, epsg = read(mp, np.float32)
-    mk, _, _ = read(mp.replace(".tif", "_mask.tif"), np.uint8)
-    ok = np.isfinite(s)
-    mask_agree += int(((s >= 0.9) == (mk == 1))[ok].sum()); mask_n += int(ok.sum())
-    for f in sorted(os.listdir(truth_dir)):
-        if not f.endswith("_classes.tiff"):
-            continue
-        t, tg, te = read(os.path.join(truth_dir, f), np.uint8)
-        if te != epsg:
-            continue
-        dx, dy = int(round((tg[0] - gt[0]) / gt[1])), int(round((tg[3] - gt[3]) / gt[5]))
-        r0, c0 = max(0, dy), max(0, dx)
-        r1, c1 = min(s.shape[0], dy + t.shape[0]), min(s.shape[1], dx + t.shape[1])
-        if r1 <= r0 or c1 <= c0:
-            continue
-        ss, tt = s[r0:r1, c0:c1], t[r0 - dy:r1 - dy, c0 - dx:c1 - dx]
-        v = np.isfinite(ss)
-        water.append(ss[v & (tt == 0)]); other.append(ss[v & (tt != 0)])
-water, other = np.concatenate(water), np.concatenate(other)
-# The chance that a water pixel scores above another pixel (the ROC AUC), by ranks.
-allv = np.concatenate([water, other]); ranks = allv.argsort().argsort() + 1.0
-auc = (ranks[: water.size].sum() - water.size * (water.size + 1) / 2) / (water.size * other.size)
-g = json.load(open(polys)); tp = json.load(open(top))
-print(json.dumps({"auc": float(auc), "water_mean": float(water.mean()), "other_mean": float(other.mean()),
-                  "water_px": int(water.size), "mask_agree": mask_agree / mask_n,
-                  "groups": sum(1 for f in g["features"] if f["geometry"]["type"] == "Polygon"),
-                  "top": len(tp["features"]), "top_best": tp["features"][0]["properties"]["similarity"],
-                  "top_last": tp["features"][-1]["properties"]["similarity"]}))
-"#,
-        &[
-            &files.join(","),
-            &w.mirror.join("truth/2024").display().to_string(),
-            &p,
-            &tp,
-        ],
-    );
-    let s: Value = serde_json::from_str(v.trim()).unwrap();
+    let s = water_scores(&files, &p, &tp);
     println!("{s}");
     assert!(s["water_px"].as_u64().unwrap() > 1000, "{s}");
     assert!(
@@ -943,4 +954,425 @@ fn bad_label_files_fail_with_one_line_and_write_nothing() {
         assert!(!err.contains("panicked"), "{err}");
     }
     assert!(!out.exists());
+}
+
+/// The (x, y) pixel centres of a labels CSV, rounded to the metre.
+fn csv_pixels(p: &Path) -> std::collections::BTreeSet<(i64, i64)> {
+    let text = std::fs::read_to_string(p).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let xi = head.iter().position(|&c| c == "x").unwrap();
+    let yi = head.iter().position(|&c| c == "y").unwrap();
+    lines
+        .map(|l| {
+            let v: Vec<&str> = l.split(',').collect();
+            (
+                v[xi].parse::<f64>().unwrap().round() as i64,
+                v[yi].parse::<f64>().unwrap().round() as i64,
+            )
+        })
+        .collect()
+}
+
+/// Polygons stated in a UTM zone, drawn with every pixel (`--all-pixels`), with and without
+/// `--all-touched`: the pixels are those `gdal_rasterize` (`-at`) burns on the same 10 m
+/// grid, less those without an embedding (which the report counts).
+#[test]
+fn polygon_pixels_are_those_gdal_rasterize_burns_with_and_without_all_touched() {
+    let d = scratch("maps-labels-touched");
+    let utm = tessera_core::Crs::from_epsg(32635).unwrap();
+    let (cx, cy) = utm.forward(24.05, 69.05);
+    let (cx, cy) = (cx.round(), cy.round());
+    let ring = |pts: &[(f64, f64)]| -> Vec<Vec<f64>> {
+        let mut r: Vec<Vec<f64>> = pts.iter().map(|p| vec![cx + p.0, cy + p.1]).collect();
+        r.push(r[0].clone());
+        r
+    };
+    // A rotated square, a thin triangle, a square with a hole, a concave L and a sliver
+    // narrower than a pixel: no vertex on the grid.
+    let rot: Vec<(f64, f64)> = (0..4)
+        .map(|i| {
+            let a = 0.5236 + i as f64 * std::f64::consts::FRAC_PI_2;
+            (-850.0 + 3.3 + 123.4 * a.cos(), 7.7 + 123.4 * a.sin())
+        })
+        .collect();
+    let shapes = [
+        (vec![ring(&rot)], "a"),
+        (
+            vec![ring(&[
+                (-600.2, -200.7),
+                (-379.1, -180.3),
+                (-590.6, -120.1),
+            ])],
+            "b",
+        ),
+        (
+            vec![
+                ring(&[
+                    (-300.3, -100.2),
+                    (-100.6, -100.2),
+                    (-100.6, 99.9),
+                    (-300.3, 99.9),
+                ]),
+                ring(&[
+                    (-250.5, -50.5),
+                    (-250.5, 50.5),
+                    (-150.5, 50.5),
+                    (-150.5, -50.5),
+                ]),
+            ],
+            "c",
+        ),
+        (
+            vec![ring(&[
+                (100.1, -150.3),
+                (400.7, -150.3),
+                (400.7, -60.2),
+                (190.4, -60.2),
+                (190.4, 160.8),
+                (100.1, 160.8),
+            ])],
+            "a",
+        ),
+        (
+            vec![ring(&[
+                (500.2, -300.3),
+                (507.1, -300.3),
+                (560.9, 250.6),
+                (554.3, 250.6),
+            ])],
+            "b",
+        ),
+    ];
+    let feats: Vec<Value> = shapes
+        .iter()
+        .map(|(rings, class)| {
+            json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": rings},
+                   "properties": {"class": class}})
+        })
+        .collect();
+    let gj = d.join("utm.geojson");
+    std::fs::write(
+        &gj,
+        json!({"type": "FeatureCollection",
+               "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32635"}},
+               "features": feats})
+        .to_string(),
+    )
+    .unwrap();
+    let (x0, y0) = (cx - 1000.0, cy - 400.0);
+    let (x0, y0) = ((x0 / 10.0).floor() * 10.0, (y0 / 10.0).floor() * 10.0);
+    let te = [x0, y0, x0 + 1700.0, y0 + 800.0].map(|v| v.to_string());
+    let mut sizes = Vec::new();
+    for touched in [false, true] {
+        let tif = d.join(format!("gdal_{touched}.tif"));
+        let mut args = vec!["-q", "-burn", "1", "-ot", "Byte", "-tr", "10", "10", "-te"];
+        args.extend(te.iter().map(String::as_str));
+        if touched {
+            args.push("-at");
+        }
+        let (g, t) = (gj.display().to_string(), tif.display().to_string());
+        args.extend([g.as_str(), t.as_str()]);
+        let st = std::process::Command::new("gdal_rasterize")
+            .args(&args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "gdal_rasterize {args:?}");
+        let xyz = d.join(format!("gdal_{touched}.xyz"));
+        let st = std::process::Command::new("gdal_translate")
+            .args(["-q", "-of", "XYZ", &t, &xyz.display().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let gdal: std::collections::BTreeSet<(i64, i64)> = std::fs::read_to_string(&xyz)
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                let v: Vec<f64> = l.split_whitespace().map(|s| s.parse().unwrap()).collect();
+                (v[2] == 1.0).then(|| (v[0].round() as i64, v[1].round() as i64))
+            })
+            .collect();
+        let out = d.join(format!("ours_{touched}.csv"));
+        let mut extra = vec!["--all-pixels", "--json"];
+        if touched {
+            extra.push("--all-touched");
+        }
+        let (code, stdout, err) = labels_cmd(&gj, &out, &extra);
+        assert_eq!(code, 0, "{err}");
+        let r: Value = serde_json::from_str(&stdout).unwrap();
+        let ours = csv_pixels(&out);
+        let extra_px: Vec<_> = ours.difference(&gdal).take(10).collect();
+        assert!(
+            extra_px.is_empty(),
+            "all_touched={touched}: not burned by GDAL: {extra_px:?}"
+        );
+        let dropped = r["outside"].as_u64().unwrap() + r["nodata"].as_u64().unwrap();
+        assert_eq!(r["duplicates"], 0, "{r}");
+        assert_eq!(
+            gdal.len() - ours.len(),
+            dropped as usize,
+            "all_touched={touched}: GDAL burns {} pixels, we draw {} and drop {dropped}: {r}",
+            gdal.len(),
+            ours.len()
+        );
+        assert!(
+            (dropped as usize) * 10 < gdal.len(),
+            "too few pixels with embeddings for the comparison to mean much: {r}"
+        );
+        println!("all_touched={touched}: {} pixels, as GDAL", gdal.len());
+        sizes.push(gdal.len());
+    }
+    // The sliver holds few centres but touches a column of pixels all along.
+    assert!(sizes[1] > sizes[0] + 100, "{sizes:?}");
+}
+
+/// CSV x,y columns in a UTM zone, read with --crs, give the table the same points give in
+/// lon,lat; projected coordinates without --crs, a --crs the file contradicts and a CRS we
+/// do not read are refused with one line.
+#[test]
+fn label_coordinates_in_a_stated_crs_read_as_their_lon_lat() {
+    let d = scratch("maps-labels-crs");
+    let w = world();
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.mirror.join("truth/2024/labels.geojson")).unwrap(),
+    )
+    .unwrap();
+    let utm = tessera_core::Crs::from_epsg(32635).unwrap();
+    let (mut ll, mut xy) = (String::from("lon,lat,class\n"), String::from("x,y,class\n"));
+    let mut n = 0;
+    for f in all["features"].as_array().unwrap() {
+        let c = &f["geometry"]["coordinates"];
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        if lon < 24.005 || n >= 200 {
+            continue;
+        }
+        let name = f["properties"]["class_name"].as_str().unwrap();
+        let (x, y) = utm.forward(lon, lat);
+        ll.push_str(&format!("{lon},{lat},{name}\n"));
+        xy.push_str(&format!("{x:.3},{y:.3},{name}\n"));
+        n += 1;
+    }
+    assert!(n > 50, "{n}");
+    let (pll, pxy) = (d.join("ll.csv"), d.join("xy.csv"));
+    std::fs::write(&pll, ll).unwrap();
+    std::fs::write(&pxy, xy).unwrap();
+    let (oll, oxy) = (d.join("ll_out.csv"), d.join("xy_out.csv"));
+    let (code, _, err) = labels_cmd(&pll, &oll, &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = labels_cmd(&pxy, &oxy, &["--crs", "EPSG:32635"]);
+    assert_eq!(code, 0, "{err}");
+    let key = |p: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(p).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let idx: Vec<usize> = [
+            "label",
+            "tile",
+            "pixel_row",
+            "pixel_col",
+            "emb_0",
+            "emb_127",
+        ]
+        .iter()
+        .map(|c| head.iter().position(|h| h == c).unwrap())
+        .collect();
+        lines
+            .map(|l| {
+                let v: Vec<&str> = l.split(',').collect();
+                idx.iter().map(|&i| v[i]).collect::<Vec<_>>().join(",")
+            })
+            .collect()
+    };
+    let (a, b) = (key(&oll), key(&oxy));
+    assert!(a.len() > 50, "{}", a.len());
+    assert_eq!(a, b);
+
+    let out = d.join("refused.csv");
+    let gj = d.join("utm.geojson");
+    std::fs::write(
+        &gj,
+        r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::32635"}},"features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[510000,7660000]},"properties":{"class":"a"}}]}"#,
+    )
+    .unwrap();
+    for (p, extra, needle) in [
+        (&pxy, vec![], "--crs EPSG:3857 or a UTM zone"),
+        (
+            &gj,
+            vec!["--crs", "EPSG:32634"],
+            "states its CRS is EPSG:32635",
+        ),
+        (&pxy, vec!["--crs", "EPSG:27700"], "reproject"),
+    ] {
+        let (code, _, err) = labels_cmd(p, &out, &extra);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("error")).count(),
+            1,
+            "{err}"
+        );
+    }
+    assert!(!out.exists());
+}
+
+/// Squares of `half` metres (in each label's UTM zone) around up to `n` truth labels whose
+/// class is (or, with `not`, is not) `class`, outside the held-out region, as WGS84 GeoJSON.
+fn class_squares(dst: &Path, class: &str, not: bool, n: usize, half: f64) {
+    let w = world();
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(w.mirror.join("truth/2024/labels.geojson")).unwrap(),
+    )
+    .unwrap();
+    let mut feats = Vec::new();
+    for f in all["features"].as_array().unwrap() {
+        let c = &f["geometry"]["coordinates"];
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        let name = f["properties"]["class_name"].as_str().unwrap();
+        let held = (HELD_OUT[0]..=HELD_OUT[2]).contains(&lon)
+            && (HELD_OUT[1]..=HELD_OUT[3]).contains(&lat);
+        if held || (name == class) == not || feats.len() >= n {
+            continue;
+        }
+        let utm = tessera_core::Crs::utm_for(lon, lat);
+        let (x, y) = utm.forward(lon, lat);
+        let ring: Vec<Vec<f64>> = [
+            (-1.0, -1.0),
+            (1.0, -1.0),
+            (1.0, 1.0),
+            (-1.0, 1.0),
+            (-1.0, -1.0),
+        ]
+        .iter()
+        .map(|(a, b)| {
+            let (lo, la) = utm.inverse(x + a * half, y + b * half);
+            vec![lo, la]
+        })
+        .collect();
+        feats.push(
+            json!({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+                          "properties": {"class": name}}),
+        );
+    }
+    assert_eq!(feats.len(), n, "{class}");
+    std::fs::write(
+        dst,
+        json!({"type": "FeatureCollection", "features": feats}).to_string(),
+    )
+    .unwrap();
+}
+
+/// Polygons as examples: a water query (and other classes' polygons as negatives) scores
+/// water above the rest of the held-out region, each polygon standing for its pixels.
+#[test]
+fn similarity_takes_polygons_as_examples() {
+    let w = world();
+    let d = scratch("maps-similar-polygons");
+    let (q, neg) = (d.join("water.geojson"), d.join("other.geojson"));
+    class_squares(&q, "water", false, 4, 25.0);
+    class_squares(&neg, "water", true, 6, 25.0);
+    let out = d.join("sim.tif");
+    let (m, t, o) = (
+        w.mirror.display().to_string(),
+        w.tiles.display().to_string(),
+        out.display().to_string(),
+    );
+    let (qs, ns) = (q.display().to_string(), neg.display().to_string());
+    let base = [
+        "--mirror",
+        &m,
+        "-q",
+        "similar",
+        "--bbox",
+        HELD_OUT_BBOX,
+        "--year",
+        "2024",
+        "--tiles",
+        &t,
+        "-o",
+        &o,
+        "--json",
+        "--query",
+        &qs,
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--negative", ns.as_str()]);
+    let (code, stdout, err) = tessera(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    println!("{}", r["what"]);
+    // Four squares of 5 x 5 pixels, six of other classes: pos-neg by default.
+    assert_eq!(r["what"]["method"], "PosNeg", "{r}");
+    let (np, nn) = (
+        r["what"]["positives"].as_u64().unwrap(),
+        r["what"]["negatives"].as_u64().unwrap(),
+    );
+    assert!((80..=100).contains(&np), "{np}");
+    assert!((120..=150).contains(&nn), "{nn}");
+    let files: Vec<String> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    let s = water_scores(&files, "-", "-");
+    println!("{s}");
+    assert!(s["auc"].as_f64().unwrap() > 0.9, "{s}");
+    // Each map's QGIS style stretches viridis over its 2nd..98th percentiles.
+    let v = run_python(
+        r#"
+import json, subprocess, sys, tempfile, os
+import xml.etree.ElementTree as ET
+import numpy as np
+out = []
+for mp in sys.argv[1].split(","):
+    info = json.loads(subprocess.run(["gdalinfo", "-json", mp], check=True, capture_output=True).stdout)
+    b = os.path.join(tempfile.mkdtemp(), "x.bin")
+    subprocess.run(["gdal_translate", "-q", "-of", "ENVI", mp, b], check=True)
+    w, h = info["size"]
+    v = np.fromfile(b, dtype=np.float32)[: w * h]
+    v = v[np.isfinite(v)]
+    r = ET.parse(mp[:-4] + ".qml").getroot().find("pipe/rasterrenderer")
+    sh = r.find("rastershader/colorrampshader")
+    items = sh.findall("item")
+    out.append({"type": r.get("type"), "min": float(r.get("classificationMin")),
+                "max": float(r.get("classificationMax")),
+                "p2": float(np.percentile(v, 2, method="nearest")),
+                "p98": float(np.percentile(v, 98, method="nearest")),
+                "items": len(items), "first": items[0].get("color"), "last": items[-1].get("color"),
+                "ramp_ends": [float(items[0].get("value")), float(items[-1].get("value"))]})
+print(json.dumps(out))
+"#,
+        &[&files.join(",")],
+    );
+    let styles: Value = serde_json::from_str(v.trim()).unwrap();
+    println!("{styles}");
+    for st in styles.as_array().unwrap() {
+        assert_eq!(st["type"], "singlebandpseudocolor", "{st}");
+        assert_eq!(st["items"], 9, "{st}");
+        assert_eq!(st["first"], "#440154", "{st}");
+        assert_eq!(st["last"], "#fde725", "{st}");
+        for (a, b) in [("min", "p2"), ("max", "p98")] {
+            let (x, y) = (st[a].as_f64().unwrap(), st[b].as_f64().unwrap());
+            assert!((x - y).abs() < 2e-3, "{a} {x} vs numpy {y}: {st}");
+        }
+        assert_eq!(st["ramp_ends"][0], st["min"], "{st}");
+        assert_eq!(st["ramp_ends"][1], st["max"], "{st}");
+    }
+
+    // A file with no usable example is refused.
+    let empty = d.join("empty.geojson");
+    std::fs::write(&empty, r#"{"type":"FeatureCollection","features":[]}"#).unwrap();
+    let bad_out = d.join("bad.tif");
+    let (e, bo) = (empty.display().to_string(), bad_out.display().to_string());
+    let mut args = base.to_vec();
+    args[11] = &bo;
+    args[14] = &e;
+    let (code, _, err) = tessera(&args, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{err}"
+    );
+    assert!(!bad_out.exists());
 }

@@ -95,6 +95,13 @@ fn to_wgs84(g: &mut LabelGeometry, crs: Crs, label: &str, n: usize) -> Result<()
 
 /// Reads a label file by its extension.
 pub fn read_labels(path: &Path) -> Result<Vec<LabelFeature>> {
+    read_labels_in(path, None)
+}
+
+/// Reads a label file like [`read_labels`], with `crs` the CRS of coordinates in files that
+/// do not state one (CSV `x,y`, a Shapefile without `.prj`, GeoJSON without a `crs`
+/// member); a file stating another CRS than `crs` is refused.
+pub fn read_labels_in(path: &Path, crs: Option<Crs>) -> Result<Vec<LabelFeature>> {
     let label = path.display().to_string();
     if !path.is_file() {
         return Err(usage(&label, "the label file does not exist"));
@@ -104,11 +111,15 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelFeature>> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let (raw, crs): (Vec<RawFeature>, Crs) = match ext.as_str() {
+    let given = crs;
+    let (raw, crs): (Vec<RawFeature>, Option<Crs>) = match ext.as_str() {
         "geojson" | "json" => read_geojson(path, &label)?,
-        "shp" => read_shapefile(path, &label)?,
-        "gpkg" => crate::region::gpkg::read_features(path, &label)?,
-        "csv" | "txt" | "parquet" | "geoparquet" | "pq" => return read_table(path),
+        "shp" => read_shapefile(path, &label, given.is_some())?,
+        "gpkg" => {
+            let (raw, c) = crate::region::gpkg::read_features(path, &label)?;
+            (raw, Some(c))
+        }
+        "csv" | "txt" | "parquet" | "geoparquet" | "pq" => return read_table(path, given),
         _ => {
             return Err(usage(
                 &label,
@@ -116,6 +127,7 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelFeature>> {
             ));
         }
     };
+    let crs = crate::points::coordinate_crs(crs, given, path)?;
     let mut out = Vec::with_capacity(raw.len());
     for (i, (parts, properties)) in raw.into_iter().enumerate() {
         if parts.is_empty() {
@@ -134,11 +146,14 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelFeature>> {
     Ok(out)
 }
 
-fn read_geojson(path: &Path, label: &str) -> Result<(Vec<RawFeature>, Crs)> {
+fn read_geojson(path: &Path, label: &str) -> Result<(Vec<RawFeature>, Option<Crs>)> {
     let text = std::fs::read_to_string(path).map_err(|e| ClientError::io(path, e))?;
     let raw: Value =
         serde_json::from_str(&text).map_err(|e| usage(label, format!("malformed GeoJSON: {e}")))?;
-    let crs = crate::region::geojson_crs(&raw, label)?;
+    let crs = match raw.pointer("/crs/properties/name") {
+        Some(_) => Some(crate::region::geojson_crs(&raw, label)?),
+        None => None,
+    };
     let gj: geojson::GeoJson = text
         .parse()
         .map_err(|e| usage(label, format!("malformed GeoJSON: {e}")))?;
@@ -187,23 +202,30 @@ fn dbf_value(v: &shapefile::dbase::FieldValue) -> Value {
     }
 }
 
-fn read_shapefile(path: &Path, label: &str) -> Result<(Vec<RawFeature>, Crs)> {
+fn read_shapefile(
+    path: &Path,
+    label: &str,
+    crs_given: bool,
+) -> Result<(Vec<RawFeature>, Option<Crs>)> {
     let prj = path.with_extension("prj");
-    let wkt = std::fs::read_to_string(&prj).map_err(|_| {
-        usage(
-            label,
-            format!(
-                "the Shapefile has no .prj, so its CRS is unknown; add {}",
-                prj.display()
-            ),
-        )
-    })?;
-    let crs = crate::region::prj_crs(&wkt).ok_or_else(|| {
-        usage(
-            label,
-            "its CRS is not EPSG:4326, EPSG:3857 or a WGS84 UTM zone; reproject it first (QGIS: Vector > Data Management Tools > Reproject Layer, or ogr2ogr -t_srs EPSG:4326)",
-        )
-    })?;
+    let crs = match std::fs::read_to_string(&prj) {
+        Ok(wkt) => Some(crate::region::prj_crs(&wkt).ok_or_else(|| {
+            usage(
+                label,
+                "its CRS is not EPSG:4326, EPSG:3857 or a WGS84 UTM zone; reproject it first (QGIS: Vector > Data Management Tools > Reproject Layer, or ogr2ogr -t_srs EPSG:4326)",
+            )
+        })?),
+        Err(_) if crs_given => None,
+        Err(_) => {
+            return Err(usage(
+                label,
+                format!(
+                    "the Shapefile has no .prj, so its CRS is unknown; add {} or give --crs",
+                    prj.display()
+                ),
+            ));
+        }
+    };
     let rows = shapefile::read(path)
         .map_err(|e| usage(label, format!("unreadable Shapefile (.shp + .dbf): {e}")))?;
     let mut out = Vec::with_capacity(rows.len());
@@ -256,8 +278,8 @@ fn read_shapefile(path: &Path, label: &str) -> Result<(Vec<RawFeature>, Crs)> {
     Ok((out, crs))
 }
 
-fn read_table(path: &Path) -> Result<Vec<LabelFeature>> {
-    let t = crate::points::read_points(path)?;
+fn read_table(path: &Path, crs: Option<Crs>) -> Result<Vec<LabelFeature>> {
+    let t = crate::points::read_points_in(path, crs)?;
     let mut out = Vec::with_capacity(t.len());
     for i in 0..t.len() {
         let mut props = Map::new();

@@ -98,11 +98,16 @@ impl PointTable {
         self.lon.is_empty()
     }
 
-    fn check(&self, path: &Path) -> Result<()> {
+    fn check(&self, path: &Path, stated: bool) -> Result<()> {
         for (i, (&x, &y)) in self.lon.iter().zip(&self.lat).enumerate() {
             if !x.is_finite() || !y.is_finite() || x.abs() > 180.0 || y.abs() > 90.0 {
+                let hint = if stated || !x.is_finite() || !y.is_finite() {
+                    ""
+                } else {
+                    "; projected coordinates need their CRS: --crs EPSG:3857 or a UTM zone (EPSG:326NN/327NN)"
+                };
                 return Err(ClientError::Usage(format!(
-                    "{}: point {} ({x}, {y}) is not a finite WGS84 longitude/latitude",
+                    "{}: point {} ({x}, {y}) is not a finite WGS84 longitude/latitude{hint}",
                     path.display(),
                     i + 1
                 )));
@@ -135,6 +140,26 @@ fn infer(name: String, raw: Vec<Option<String>>) -> Column {
 
 /// Reads points from CSV, GeoJSON or (Geo)Parquet, by extension.
 pub fn read_points(path: &Path) -> Result<PointTable> {
+    read_points_in(path, None)
+}
+
+/// The CRS of a file's coordinates: the one the file states, else `given`, else WGS84. A
+/// file that states one CRS while `given` is another is refused.
+pub fn coordinate_crs(stated: Option<Crs>, given: Option<Crs>, path: &Path) -> Result<Crs> {
+    match (stated, given) {
+        (Some(s), Some(g)) if s != g => Err(ClientError::Usage(format!(
+            "{}: the file states its CRS is {s}, but --crs says {g}; drop --crs or fix the file",
+            path.display()
+        ))),
+        (Some(c), _) | (None, Some(c)) => Ok(c),
+        (None, None) => Ok(Crs::Wgs84),
+    }
+}
+
+/// Reads points like [`read_points`], with `crs` the CRS of coordinates in files that do not
+/// state one (CSV `x,y` or `lon,lat` columns, Parquet without GeoParquet metadata). Points
+/// come back in WGS84.
+pub fn read_points_in(path: &Path, crs: Option<Crs>) -> Result<PointTable> {
     if !path.is_file() {
         return Err(ClientError::Usage(format!(
             "points file {} does not exist",
@@ -147,16 +172,18 @@ pub fn read_points(path: &Path) -> Result<PointTable> {
         .unwrap_or("")
         .to_ascii_lowercase();
     let t = match ext.as_str() {
-        "csv" | "txt" => read_csv(path)?,
-        "geojson" | "json" => read_geojson_points(path)?,
+        "csv" | "txt" => read_csv(path, crs)?,
+        "geojson" | "json" => read_geojson_points(path, crs)?,
         // The Parquet decoder asserts on some corrupt files; a panic there is an error.
         "parquet" | "geoparquet" | "pq" => {
-            tessera_formats::guard::contain(|| read_parquet_points(path)).unwrap_or_else(|e| {
-                Err(ClientError::Usage(format!(
-                    "{}: not a readable Parquet file: {e}",
-                    path.display()
-                )))
-            })?
+            tessera_formats::guard::contain(|| read_parquet_points(path, crs)).unwrap_or_else(
+                |e| {
+                    Err(ClientError::Usage(format!(
+                        "{}: not a readable Parquet file: {e}",
+                        path.display()
+                    )))
+                },
+            )?
         }
         _ => {
             return Err(ClientError::Usage(format!(
@@ -165,14 +192,36 @@ pub fn read_points(path: &Path) -> Result<PointTable> {
             )));
         }
     };
-    t.check(path)?;
+    t.check(path, crs.is_some())?;
     Ok(t)
 }
 
-const LON_NAMES: [&str; 4] = ["lon", "longitude", "lng", "x"];
-const LAT_NAMES: [&str; 3] = ["lat", "latitude", "y"];
+const LON_NAMES: [&str; 6] = ["lon", "longitude", "lng", "x", "easting", "east"];
+const LAT_NAMES: [&str; 5] = ["lat", "latitude", "y", "northing", "north"];
 
-fn read_csv(path: &Path) -> Result<PointTable> {
+/// Projects a table's coordinates from `crs` to WGS84, refusing what lands off the globe.
+fn unproject(lon: &mut [f64], lat: &mut [f64], crs: Crs, path: &Path) -> Result<()> {
+    if crs == Crs::Wgs84 {
+        return Ok(());
+    }
+    for (i, (x, y)) in lon.iter_mut().zip(lat.iter_mut()).enumerate() {
+        if !x.is_finite() || !y.is_finite() {
+            continue; // the range check names it
+        }
+        let (a, b) = crs.inverse(*x, *y);
+        if !a.is_finite() || !b.is_finite() || a.abs() > 180.0 || b.abs() > 90.0 {
+            return Err(ClientError::Usage(format!(
+                "{}: point {} ({x}, {y}) is off the globe in {crs}; is the CRS right?",
+                path.display(),
+                i + 1
+            )));
+        }
+        (*x, *y) = (a, b);
+    }
+    Ok(())
+}
+
+fn read_csv(path: &Path, crs: Option<Crs>) -> Result<PointTable> {
     let bad = |m: String| ClientError::Usage(format!("{}: {m}", path.display()));
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -227,6 +276,7 @@ fn read_csv(path: &Path) -> Result<PointTable> {
         lon.push(num(li)?);
         lat.push(num(ai)?);
     }
+    unproject(&mut lon, &mut lat, crs.unwrap_or(Crs::Wgs84), path)?;
     let columns = names
         .into_iter()
         .enumerate()
@@ -242,7 +292,7 @@ fn read_csv(path: &Path) -> Result<PointTable> {
     Ok(PointTable { lon, lat, columns })
 }
 
-fn read_geojson_points(path: &Path) -> Result<PointTable> {
+fn read_geojson_points(path: &Path, given: Option<Crs>) -> Result<PointTable> {
     let text = std::fs::read_to_string(path).map_err(|e| ClientError::io(path, e))?;
     let bad = |m: String| ClientError::Usage(format!("{}: {m}", path.display()));
     let v: Value =
@@ -288,12 +338,8 @@ fn read_geojson_points(path: &Path) -> Result<PointTable> {
             }
         }
     }
-    let crs = geojson_points_crs(&v).map_err(bad)?;
-    if crs != Crs::Wgs84 {
-        for i in 0..t.lon.len() {
-            (t.lon[i], t.lat[i]) = crs.inverse(t.lon[i], t.lat[i]);
-        }
-    }
+    let crs = coordinate_crs(geojson_points_crs(&v).map_err(bad)?, given, path)?;
+    unproject(&mut t.lon, &mut t.lat, crs, path)?;
     t.columns.push(Column::Float(
         "lon".into(),
         t.lon.iter().map(|v| Some(*v)).collect(),
@@ -331,18 +377,19 @@ fn read_geojson_points(path: &Path) -> Result<PointTable> {
     Ok(t)
 }
 
-fn geojson_points_crs(v: &Value) -> std::result::Result<Crs, String> {
+fn geojson_points_crs(v: &Value) -> std::result::Result<Option<Crs>, String> {
     let Some(name) = v.pointer("/crs/properties/name").and_then(Value::as_str) else {
-        return Ok(Crs::Wgs84);
+        return Ok(None);
     };
     let up = name.to_ascii_uppercase();
     if up.ends_with("CRS84") || up.ends_with("EPSG::4326") || up == "EPSG:4326" {
-        return Ok(Crs::Wgs84);
+        return Ok(Some(Crs::Wgs84));
     }
     up.rsplit([':', '/'])
         .next()
         .and_then(|c| c.parse::<u32>().ok())
         .and_then(|c| Crs::from_epsg(c).ok())
+        .map(Some)
         .ok_or_else(|| format!("unsupported CRS '{name}'"))
 }
 
@@ -376,7 +423,7 @@ pub fn wkb_point(b: &[u8]) -> Option<(f64, f64)> {
     Some((f64_at(off)?, f64_at(off + 8)?))
 }
 
-fn read_parquet_points(path: &Path) -> Result<PointTable> {
+fn read_parquet_points(path: &Path, given: Option<Crs>) -> Result<PointTable> {
     let bad = |m: String| ClientError::Usage(format!("{}: {m}", path.display()));
     let f = File::open(path).map_err(|e| ClientError::io(path, e))?;
     tessera_formats::parquet_footer::check(&f).map_err(bad)?;
@@ -393,6 +440,7 @@ fn read_parquet_points(path: &Path) -> Result<PointTable> {
                 .unwrap_or("geometry")
                 .to_string();
             let c = g.pointer(&format!("/columns/{col}/crs"));
+            // GeoParquet: a missing or null crs is OGC:CRS84.
             let crs = match c {
                 None | Some(Value::Null) => Crs::Wgs84,
                 Some(c) => {
@@ -410,9 +458,9 @@ fn read_parquet_points(path: &Path) -> Result<PointTable> {
                     }
                 }
             };
-            (Some(col), crs)
+            (Some(col), coordinate_crs(Some(crs), given, path)?)
         }
-        None => (None, Crs::Wgs84),
+        None => (None, given.unwrap_or(Crs::Wgs84)),
     };
     let reader = builder.build().map_err(|e| bad(e.to_string()))?;
     let mut batches = Vec::new();
@@ -475,6 +523,7 @@ fn read_parquet_points(path: &Path) -> Result<PointTable> {
                 out.push(if a.is_valid(i) { a.value(i) } else { f64::NAN });
             }
         }
+        unproject(&mut t.lon, &mut t.lat, crs, path)?;
     }
     for (i, f) in schema.fields().iter().enumerate() {
         t.columns
@@ -677,5 +726,35 @@ mod tests {
         b[1] = 3; // polygon
         assert_eq!(wkb_point(&b), None);
         assert_eq!(wkb_point(&[1, 1]), None);
+    }
+
+    #[test]
+    fn projected_csv_columns_read_in_the_given_crs() {
+        let d = tempfile::tempdir().unwrap();
+        let merc = Crs::WebMercator;
+        let (x, y) = merc.forward(0.5, 52.25);
+        let p = d.path().join("p.csv");
+        std::fs::write(&p, format!("easting,northing,class\n{x},{y},a\n")).unwrap();
+        // Without --crs: refused, with a hint.
+        let e = read_points(&p).unwrap_err().to_string();
+        assert!(e.contains("--crs EPSG:3857"), "{e}");
+        let t = read_points_in(&p, Some(merc)).unwrap();
+        assert!((t.lon[0] - 0.5).abs() < 1e-9 && (t.lat[0] - 52.25).abs() < 1e-9);
+        // A stated CRS wins over none and refuses a contradicting one.
+        assert_eq!(
+            coordinate_crs(Some(merc), None, &p).unwrap(),
+            Crs::WebMercator
+        );
+        let e = coordinate_crs(Some(merc), Some(Crs::Wgs84), &p)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("states its CRS is EPSG:3857"), "{e}");
+        // Off the globe in the given CRS.
+        std::fs::write(&p, "x,y\n1e12,1e12\n").unwrap();
+        let e = read_points_in(&p, Some(merc)).unwrap_err().to_string();
+        assert!(
+            e.contains("off the globe") || e.contains("not a finite"),
+            "{e}"
+        );
     }
 }

@@ -162,7 +162,13 @@ pub struct MapWritten {
     pub top: Vec<TopPixel>,
     /// Output rows rendered at a time.
     pub strip_rows: usize,
+    /// Values: the 2nd and 98th percentiles (of at most a million evenly spread pixels),
+    /// the stretch of the quicklook and of the QGIS style.
+    pub stretch: Option<(f64, f64)>,
 }
+
+/// Pixels a value map's percentiles are taken from, at most.
+const STRETCH_SAMPLE: usize = 1_000_000;
 
 /// Largest side of a quicklook.
 const QUICKLOOK: usize = 2048;
@@ -594,6 +600,8 @@ fn write_map_inner<S: Source>(
     let mut area = vec![0f64; ncls + 1];
     let (mut vmin, mut vmax, mut vsum) = (f64::INFINITY, f64::NEG_INFINITY, 0f64);
     let mut ql = png.then(|| Quicklook::new(w, h, is_classes));
+    let sample_every = (w * h).div_ceil(STRETCH_SAMPLE).max(1);
+    let mut vsample: Vec<f32> = Vec::new();
     let (thr, top_n, min_group) = match style {
         MapStyle::Values {
             threshold,
@@ -759,6 +767,9 @@ fn write_map_inner<S: Source>(
                 if !v.is_finite() {
                     continue;
                 }
+                if (j * w + i) % sample_every == 0 {
+                    vsample.push(v);
+                }
                 let f = f64::from(v);
                 vmin = vmin.min(f);
                 vmax = vmax.max(f);
@@ -864,10 +875,18 @@ fn write_map_inner<S: Source>(
             let aux = PathBuf::from(format!("{}.aux.xml", path.display()));
             write_text(&aux, &aux_xml(classes, reject_below.is_some()), done)?;
         }
-        MapStyle::Values { .. } => {
+        MapStyle::Values { name, .. } => {
             if res.mapped > 0 {
                 res.value_range = Some((vmin, vmax, vsum / res.mapped as f64));
             }
+            vsample.sort_by(f32::total_cmp);
+            if !vsample.is_empty() {
+                let at =
+                    |f: f64| f64::from(vsample[((vsample.len() - 1) as f64 * f).round() as usize]);
+                res.stretch = Some((at(0.02), at(0.98)));
+            }
+            let (lo, hi) = res.stretch.unwrap_or((0.0, 1.0));
+            write_text(&sibling(path, "", "qml"), &qml_values(name, lo, hi), done)?;
             if let Some(gr) = groups {
                 res.groups = gr.finish(g, min_group);
             }
@@ -905,15 +924,8 @@ fn write_map_inner<S: Source>(
                 })
                 .collect::<Vec<u8>>(),
             MapStyle::Values { .. } => {
-                let mut fin: Vec<f32> =
-                    q.values.iter().copied().filter(|v| v.is_finite()).collect();
-                fin.sort_by(f32::total_cmp);
-                let (lo, hi) = if fin.is_empty() {
-                    (0.0, 1.0)
-                } else {
-                    let at = |f: f64| fin[((fin.len() - 1) as f64 * f).round() as usize];
-                    (at(0.02), at(0.98))
-                };
+                let (lo, hi) = res.stretch.unwrap_or((0.0, 1.0));
+                let (lo, hi) = (lo as f32, hi as f32);
                 q.values
                     .iter()
                     .flat_map(|&v| {
@@ -1008,6 +1020,39 @@ pub fn qml(classes: &[ClassStyle], reject: Option<f32>) -> String {
     }
     s.push_str("      </colorPalette>\n    </rasterrenderer>\n  </pipe>\n</qgis>\n");
     s
+}
+
+/// The QGIS style of a value map (similarity, regression): a pseudocolour renderer with
+/// the viridis ramp stretched over `lo..hi` (the 2-98 % cumulative cut QGIS itself offers).
+pub fn qml_values(name: &str, lo: f64, hi: f64) -> String {
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let mut items = String::new();
+    for i in 0..=8 {
+        let t = i as f64 / 8.0;
+        let v = lo + t * (hi - lo);
+        items.push_str(&format!(
+            "          <item alpha=\"255\" value=\"{v}\" label=\"{v:.4}\" color=\"{}\"/>\n",
+            hex(viridis(t as f32))
+        ));
+    }
+    format!(
+        "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n\
+         <qgis version=\"3.34.0\" styleCategories=\"AllStyleCategories\">\n  <pipe>\n    \
+         <rasterrenderer type=\"singlebandpseudocolor\" band=\"1\" opacity=\"1\" alphaBand=\"-1\" \
+         classificationMin=\"{lo}\" classificationMax=\"{hi}\" nodataColor=\"\">\n      \
+         <rasterTransparency/>\n      <minMaxOrigin>\n        <limits>CumulativeCut</limits>\n        \
+         <extent>WholeRaster</extent>\n        <statAccuracy>Estimated</statAccuracy>\n        \
+         <cumulativeCutLower>0.02</cumulativeCutLower>\n        \
+         <cumulativeCutUpper>0.98</cumulativeCutUpper>\n        <stdDevFactor>2</stdDevFactor>\n      \
+         </minMaxOrigin>\n      <rastershader>\n        \
+         <colorrampshader colorRampType=\"INTERPOLATED\" classificationMode=\"1\" clip=\"0\" \
+         minimumValue=\"{lo}\" maximumValue=\"{hi}\" labelPrecision=\"4\">\n\
+         {items}        </colorrampshader>\n      </rastershader>\n    </rasterrenderer>\n  </pipe>\n  \
+         <layerGeometryType>-1</layerGeometryType>\n  <customproperties>\n    \
+         <Option type=\"Map\"><Option name=\"band_name\" type=\"QString\" value=\"{}\"/></Option>\n  \
+         </customproperties>\n</qgis>\n",
+        xml_escape(name)
+    )
 }
 
 /// The PAM sidecar of a class map: category names (value = index) for GDAL and ArcGIS.

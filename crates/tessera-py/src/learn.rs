@@ -273,7 +273,7 @@ pub fn learn_predict(
 
 /// `tessera similar` over a bbox; returns the report as JSON.
 #[pyfunction]
-#[pyo3(signature = (positives, bbox, year, output, negatives=None, method="mean-cosine", threshold=None, top=0, min_group_pixels=100, mirror=None, tiles_dir=None, store=None, offline=false, crs=None, png=false, dataset_version="v1.1", callback=None))]
+#[pyo3(signature = (positives, bbox, year, output, negatives=None, positive_file=None, negative_file=None, examples_crs=None, method="mean-cosine", threshold=None, top=0, min_group_pixels=100, mirror=None, tiles_dir=None, store=None, offline=false, crs=None, png=false, dataset_version="v1.1", callback=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn learn_similar(
     py: Python<'_>,
@@ -282,6 +282,9 @@ pub fn learn_similar(
     year: i32,
     output: PathBuf,
     negatives: Option<Vec<(f64, f64)>>,
+    positive_file: Option<PathBuf>,
+    negative_file: Option<PathBuf>,
+    examples_crs: Option<String>,
     method: &str,
     threshold: Option<f32>,
     top: usize,
@@ -300,6 +303,12 @@ pub fn learn_similar(
     let opts = tessera_api::learn::SimilarOptions {
         positives,
         negatives: negatives.unwrap_or_default(),
+        positive_file,
+        negative_file,
+        examples_crs: match examples_crs.as_deref() {
+            None => None,
+            Some(c) => Some(c.parse::<tessera_core::Crs>().map_err(usage)?),
+        },
         method: method.parse().map_err(usage)?,
         threshold,
         top,
@@ -345,7 +354,7 @@ pub fn learn_cluster(
 
 /// `tessera labels`; returns the report as JSON.
 #[pyfunction]
-#[pyo3(signature = (labels, year, output, class_field=None, value_field=None, balance="sqrt", max_samples=200_000, min_per_class=50, points_per_polygon=None, seed=42, mirror=None, tiles_dir=None, store=None, offline=false, dataset_version="v1.1", callback=None))]
+#[pyo3(signature = (labels, year, output, class_field=None, value_field=None, balance="sqrt", max_samples=200_000, min_per_class=50, points_per_polygon=None, all_touched=false, crs=None, seed=42, mirror=None, tiles_dir=None, store=None, offline=false, dataset_version="v1.1", callback=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn learn_labels(
     py: Python<'_>,
@@ -358,6 +367,8 @@ pub fn learn_labels(
     max_samples: usize,
     min_per_class: usize,
     points_per_polygon: Option<usize>,
+    all_touched: bool,
+    crs: Option<String>,
     seed: u64,
     mirror: Option<String>,
     tiles_dir: Option<PathBuf>,
@@ -367,12 +378,18 @@ pub fn learn_labels(
     callback: Option<Bound<'_, PyAny>>,
 ) -> PyResult<String> {
     let ctx = crate::context::open(mirror, None)?;
+    let crs = match crs.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<tessera_core::Crs>().map_err(usage)?),
+    };
     let req = tessera_api::learn::LabelsRequest {
         labels,
         year,
         class_field,
         value_field,
         points_per_polygon,
+        all_touched,
+        crs,
         balance: balance.parse().map_err(usage)?,
         max_samples,
         min_per_class,

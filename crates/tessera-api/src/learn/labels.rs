@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
-use tessera_client::labels::{LabelFeature, LabelGeometry, read_labels};
+use tessera_client::labels::{LabelFeature, LabelGeometry, read_labels_in};
 use tessera_client::points::{Column, PointTable, write_samples};
 use tessera_client::{ClientError, Result};
 use tessera_core::{Crs, utm_zone};
@@ -64,6 +64,10 @@ pub struct LabelsRequest {
     pub value_field: Option<String>,
     /// Pixels drawn per polygon at most.
     pub points_per_polygon: Option<usize>,
+    /// Every pixel a polygon touches, not only those whose centre it holds.
+    pub all_touched: bool,
+    /// The CRS of coordinates in label files that do not state one (CSV `x,y`).
+    pub crs: Option<Crs>,
     /// Balancing of polygon pixels between classes.
     pub balance: Balance,
     /// Total pixels drawn from polygons.
@@ -144,8 +148,10 @@ fn label_of(v: &Value) -> Option<String> {
 }
 
 /// Pixel centres (UTM x, y) of the 10 m lattice inside `rings` (even-odd, so holes are
-/// out), row by row from the north; `f` gets each.
-fn rasterise(rings: &[Vec<(f64, f64)>], mut f: impl FnMut(f64, f64)) {
+/// out), row by row from the north, west to east; `f` gets each. With `all_touched`, every
+/// pixel the polygon touches (its interior or any of its rings' edges crossing the pixel's
+/// square), as `gdal_rasterize -at` and rasterio's `all_touched=True` burn them.
+fn rasterise(rings: &[Vec<(f64, f64)>], all_touched: bool, mut f: impl FnMut(f64, f64)) {
     let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
     for r in rings {
         for p in r {
@@ -156,13 +162,22 @@ fn rasterise(rings: &[Vec<(f64, f64)>], mut f: impl FnMut(f64, f64)) {
     if !y0.is_finite() {
         return;
     }
-    let first = ((y1 - 5.0) / 10.0).floor() as i64;
-    let last = ((y0 - 5.0) / 10.0).ceil() as i64;
+    // Rows k hold the pixels whose squares span y in [10k, 10k + 10], centres 10k + 5.
+    let (first, last) = if all_touched {
+        ((y1 / 10.0).ceil() as i64 - 1, (y0 / 10.0).floor() as i64)
+    } else {
+        (
+            ((y1 - 5.0) / 10.0).floor() as i64,
+            ((y0 - 5.0) / 10.0).ceil() as i64,
+        )
+    };
     let mut xs: Vec<f64> = Vec::new();
+    let mut cols: Vec<(i64, i64)> = Vec::new();
     let mut k = first;
     while k >= last {
         let y = k as f64 * 10.0 + 5.0;
         xs.clear();
+        cols.clear();
         for r in rings {
             let n = r.len();
             for i in 0..n {
@@ -174,13 +189,63 @@ fn rasterise(rings: &[Vec<(f64, f64)>], mut f: impl FnMut(f64, f64)) {
         }
         xs.sort_by(f64::total_cmp);
         for span in xs.chunks_exact(2) {
-            let c0 = ((span[0] - 5.0) / 10.0).ceil() as i64;
-            let c1 = ((span[1] - 5.0) / 10.0).floor() as i64;
-            for c in c0..=c1 {
-                let x = c as f64 * 10.0 + 5.0;
-                if x >= span[0] && x < span[1] {
-                    f(x, y);
+            let mut c0 = ((span[0] - 5.0) / 10.0).ceil() as i64;
+            let mut c1 = ((span[1] - 5.0) / 10.0).floor() as i64;
+            // The centre on the east end is outside (half-open spans).
+            if c1 as f64 * 10.0 + 5.0 >= span[1] {
+                c1 -= 1;
+            }
+            if (c0 as f64 * 10.0 + 5.0) < span[0] {
+                c0 += 1;
+            }
+            if c0 <= c1 {
+                cols.push((c0, c1));
+            }
+        }
+        if all_touched {
+            let (lo, hi) = (k as f64 * 10.0, k as f64 * 10.0 + 10.0);
+            for r in rings {
+                let n = r.len();
+                for i in 0..n {
+                    let (a, b) = (r[i], r[(i + 1) % n]);
+                    let (ya, yb) = (a.1.min(b.1), a.1.max(b.1));
+                    // The part of the edge inside the row (edges along a row's border
+                    // touch neither row).
+                    let (xa, xb) = if a.1 == b.1 {
+                        if a.1 <= lo || a.1 >= hi {
+                            continue;
+                        }
+                        (a.0.min(b.0), a.0.max(b.0))
+                    } else {
+                        let (c, d) = (ya.max(lo), yb.min(hi));
+                        if c >= d {
+                            continue;
+                        }
+                        let at = |yy: f64| a.0 + (yy - a.1) / (b.1 - a.1) * (b.0 - a.0);
+                        let (p, q) = (at(c), at(d));
+                        (p.min(q), p.max(q))
+                    };
+                    // Open squares: an edge along a column's border touches neither side.
+                    let c0 = (xa / 10.0).floor() as i64;
+                    let c1 = (xb / 10.0).ceil() as i64 - 1;
+                    if c0 <= c1 {
+                        cols.push((c0, c1));
+                    }
                 }
+            }
+            cols.sort_unstable();
+            let mut merged: Vec<(i64, i64)> = Vec::with_capacity(cols.len());
+            for &(c0, c1) in &cols {
+                match merged.last_mut() {
+                    Some(m) if c0 <= m.1 + 1 => m.1 = m.1.max(c1),
+                    _ => merged.push((c0, c1)),
+                }
+            }
+            std::mem::swap(&mut cols, &mut merged);
+        }
+        for &(c0, c1) in &cols {
+            for c in c0..=c1 {
+                f(c as f64 * 10.0 + 5.0, y);
             }
         }
         k -= 1;
@@ -195,7 +260,7 @@ struct Projected {
     pixels: u64,
 }
 
-fn project(f: &LabelFeature, class: usize) -> Option<Projected> {
+fn project(f: &LabelFeature, class: usize, all_touched: bool) -> Option<Projected> {
     let LabelGeometry::Polygons(polys) = &f.geometry else {
         return None;
     };
@@ -223,7 +288,7 @@ fn project(f: &LabelFeature, class: usize) -> Option<Projected> {
         .collect();
     let mut pixels = 0u64;
     for r in &rings {
-        rasterise(r, |_, _| pixels += 1);
+        rasterise(r, all_touched, |_, _| pixels += 1);
     }
     Some(Projected {
         class,
@@ -231,6 +296,47 @@ fn project(f: &LabelFeature, class: usize) -> Option<Projected> {
         rings,
         pixels,
     })
+}
+
+/// The examples of a label file (points and polygons, in any format `labels` reads, with
+/// `crs` for files that do not state one) as (lon, lat) pixel centres: points as they are,
+/// each polygon's pixel centres on its UTM zone's 10 m grid, at most `cap` from all
+/// polygons together (evenly spread over them). Returns the points and the polygon count.
+pub fn example_pixels(
+    path: &std::path::Path,
+    crs: Option<Crs>,
+    cap: usize,
+) -> Result<(Vec<(f64, f64)>, usize)> {
+    let feats = read_labels_in(path, crs)?;
+    let mut out = Vec::new();
+    let mut projected = Vec::new();
+    for f in &feats {
+        match &f.geometry {
+            LabelGeometry::Points(p) => out.extend_from_slice(p),
+            LabelGeometry::Polygons(_) => projected.extend(project(f, 0, false)),
+        }
+    }
+    let total: u64 = projected.iter().map(|p| p.pixels).sum();
+    if !projected.is_empty() && total == 0 {
+        return Err(usage(format!(
+            "{}: the polygons hold no 10 m pixel centre; give points or larger polygons",
+            path.display()
+        )));
+    }
+    // Every step-th pixel, so that a large polygon does not crowd out the others' share.
+    let step = total.div_ceil(cap.max(1) as u64).max(1);
+    let mut seen = 0u64;
+    for p in &projected {
+        for r in &p.rings {
+            rasterise(r, false, |x, y| {
+                if seen % step == 0 {
+                    out.push(p.crs.inverse(x, y));
+                }
+                seen += 1;
+            });
+        }
+    }
+    Ok((out, projected.len()))
 }
 
 /// Per-class quotas of the budget.
@@ -288,7 +394,7 @@ pub fn labels(
             req.output.display()
         )));
     }
-    let feats = read_labels(&req.labels)?;
+    let feats = read_labels_in(&req.labels, req.crs)?;
     let shown = req.labels.display().to_string();
     // The field.
     let regression = req.value_field.is_some();
@@ -403,7 +509,7 @@ pub fn labels(
             }
             LabelGeometry::Polygons(_) => {
                 n_polys += 1;
-                if let Some(p) = project(f, class) {
+                if let Some(p) = project(f, class, req.all_touched) {
                     candidates[class] += p.pixels;
                     projected.push((i, p));
                 }
@@ -441,7 +547,7 @@ pub fn labels(
                 let mut kept: Vec<(f64, f64)> = Vec::with_capacity(want as usize);
                 let mut seen = 0usize;
                 for r in &p.rings {
-                    rasterise(r, |x, y| {
+                    rasterise(r, req.all_touched, |x, y| {
                         seen += 1;
                         if (kept.len() as u64) < want {
                             kept.push((x, y));
@@ -692,12 +798,37 @@ mod tests {
                 (x0, y0),
             ]
         };
-        let mut n = 0;
-        rasterise(&[sq(0.0, 0.0, 100.0)], |_, _| n += 1);
-        assert_eq!(n, 100);
-        let mut m = 0;
-        rasterise(&[sq(0.0, 0.0, 100.0), sq(20.0, 20.0, 20.0)], |_, _| m += 1);
-        assert_eq!(m, 96);
+        let count = |rings: &[Vec<(f64, f64)>], at: bool| {
+            let mut v = Vec::new();
+            rasterise(rings, at, |x, y| v.push((x, y)));
+            v
+        };
+        assert_eq!(count(&[sq(0.0, 0.0, 100.0)], false).len(), 100);
+        assert_eq!(
+            count(&[sq(0.0, 0.0, 100.0), sq(20.0, 20.0, 20.0)], false).len(),
+            96
+        );
+        // On the lattice's borders, touching adds nothing.
+        assert_eq!(count(&[sq(0.0, 0.0, 100.0)], true).len(), 100);
+        // A square holding no pixel centre touches four pixels; one holding four centres
+        // touches the same four.
+        assert!(count(&[sq(6.0, 6.0, 8.0)], false).is_empty());
+        let t = count(&[sq(6.0, 6.0, 8.0)], true);
+        assert_eq!(t, vec![(5.0, 15.0), (15.0, 15.0), (5.0, 5.0), (15.0, 5.0)]);
+        assert_eq!(count(&[sq(4.0, 4.0, 12.0)], false), t);
+        // A hole's edges touch the pixels around it: only pixels wholly inside the hole are
+        // out.
+        let holed = [sq(0.0, 0.0, 100.0), sq(21.0, 21.0, 18.0)];
+        assert_eq!(count(&holed, false).len(), 96);
+        assert_eq!(count(&holed, true).len(), 100);
+        let holed = [sq(0.0, 0.0, 100.0), sq(12.0, 12.0, 36.0)];
+        assert_eq!(count(&holed, false).len(), 84);
+        assert_eq!(count(&holed, true).len(), 96);
+        // A thin diagonal sliver touches every pixel along its edges and nothing off it.
+        let sliver = vec![(0.5, 0.5), (99.5, 99.0), (99.5, 99.5), (0.5, 0.5)];
+        let t = count(&[sliver], true);
+        assert!(t.len() >= 10 && t.len() <= 20, "{}", t.len());
+        assert!(t.iter().all(|&(x, y)| (x - y).abs() <= 10.0), "{t:?}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tessera_client::local::EmbeddingTile;
-use tessera_client::points::{Column, PointTable, read_points};
+use tessera_client::points::{Column, PointTable, read_points_in};
 use tessera_client::region::RegionArgs;
 use tessera_client::{ClientError, Result};
 use tessera_core::{Affine, Bbox, Crs};
@@ -727,13 +727,14 @@ pub fn predict_points(
     dataset: &DatasetOptions,
     model_path: &Path,
     points: &Path,
+    points_crs: Option<Crs>,
     year: i32,
     source: &DataSource,
     output: &Path,
     progress: &Progress,
 ) -> Result<PointPredictions> {
     let (model, _) = load_model(model_path)?;
-    let table = read_points(points)?;
+    let table = read_points_in(points, points_crs)?;
     if table.is_empty() {
         return Err(usage(format!("{}: no points", points.display())));
     }
@@ -945,6 +946,13 @@ pub struct SimilarOptions {
     pub positives: Vec<(f64, f64)>,
     /// Negative examples (lon, lat).
     pub negatives: Vec<(f64, f64)>,
+    /// More positive examples: a label file (points or polygons, any format `labels`
+    /// reads); a polygon stands for the pixels whose centres it holds.
+    pub positive_file: Option<PathBuf>,
+    /// More negative examples, as `positive_file`.
+    pub negative_file: Option<PathBuf>,
+    /// The CRS of example files that do not state one (CSV x,y columns).
+    pub examples_crs: Option<Crs>,
     /// The scoring.
     pub method: SimilarityMethod,
     /// Write a mask and groups above this score.
@@ -1025,6 +1033,32 @@ fn example_vectors(
     Ok((out, b, missing))
 }
 
+/// Example pixels taken from one file: enough to stand for a polygon class, few enough to
+/// sample in seconds.
+const EXAMPLE_PIXELS: usize = 10_000;
+/// The most examples max-cosine compares every pixel with.
+const MAX_QUERIES: usize = 256;
+
+/// Examples given as coordinates and in a file, together.
+fn examples(
+    points: &[(f64, f64)],
+    file: Option<&Path>,
+    crs: Option<Crs>,
+) -> Result<Vec<(f64, f64)>> {
+    let mut v = points.to_vec();
+    if let Some(f) = file {
+        let (p, _) = super::labels::example_pixels(f, crs, EXAMPLE_PIXELS)?;
+        if p.is_empty() {
+            return Err(usage(format!(
+                "{}: no example points or polygons",
+                f.display()
+            )));
+        }
+        v.extend(p);
+    }
+    Ok(v)
+}
+
 /// `tessera similar`: cosine similarity of every pixel of a region to example pixels.
 pub fn similar(
     ctx: &crate::Context,
@@ -1035,12 +1069,22 @@ pub fn similar(
 ) -> Result<MapReport> {
     let t0 = Instant::now();
     check_output(&req.output)?;
-    if opts.positives.is_empty() {
+    let positives = examples(
+        &opts.positives,
+        opts.positive_file.as_deref(),
+        opts.examples_crs,
+    )?;
+    let negatives = examples(
+        &opts.negatives,
+        opts.negative_file.as_deref(),
+        opts.examples_crs,
+    )?;
+    if positives.is_empty() {
         return Err(usage(
-            "give at least one positive example (--query or --lonlat)",
+            "give at least one positive example (--query FILE or --lonlat LON,LAT)",
         ));
     }
-    if opts.method == SimilarityMethod::PosNeg && opts.negatives.is_empty() {
+    if opts.method == SimilarityMethod::PosNeg && negatives.is_empty() {
         return Err(usage(
             "--method pos-neg needs negative examples (--negative)",
         ));
@@ -1054,10 +1098,10 @@ pub fn similar(
     }
     let region = resolve_region(&req.region, progress)?;
     let bbox = region.bounds();
-    let (pos, d, missing) = example_vectors(
+    let (mut pos, d, missing) = example_vectors(
         ctx,
         dataset,
-        &opts.positives,
+        &positives,
         req.year,
         &req.source,
         "positive",
@@ -1078,6 +1122,18 @@ pub fn similar(
         }
         m
     };
+    if opts.method == SimilarityMethod::MaxCosine && pos.len() > MAX_QUERIES {
+        progress.warn(format!(
+            "max-cosine scores every pixel against each example: {} examples are thinned \
+             evenly to {MAX_QUERIES} (mean-cosine uses them all)",
+            pos.len()
+        ));
+        let n = pos.len();
+        pos = (0..MAX_QUERIES)
+            .map(|i| pos[i * n / MAX_QUERIES].clone())
+            .collect();
+    }
+    let mut n_neg = 0;
     let op = match opts.method {
         SimilarityMethod::MaxCosine => Similarity {
             queries: pos.clone(),
@@ -1091,12 +1147,13 @@ pub fn similar(
             let (neg, _, _) = example_vectors(
                 ctx,
                 dataset,
-                &opts.negatives,
+                &negatives,
                 req.year,
                 &req.source,
                 "negative",
                 progress,
             )?;
+            n_neg = neg.len();
             let (mp, mn) = (mean(&pos), mean(&neg));
             let q: Vec<f32> = mp.iter().zip(&mn).map(|(p, n)| 2.0 * p - n).collect();
             Similarity {
@@ -1118,7 +1175,7 @@ pub fn similar(
     let mut md = GdalMetadata::default();
     md.set("similarity_method", format!("{:?}", opts.method));
     md.set("positives", pos.len().to_string());
-    md.set("negatives", opts.negatives.len().to_string());
+    md.set("negatives", n_neg.to_string());
     let files = data.with(&bbox, req.year, progress, &mut |s| {
         s.write(&bbox, req, &op, &style, &md, progress)
     })?;
@@ -1127,7 +1184,7 @@ pub fn similar(
         files,
         n,
         t0,
-        serde_json::json!({"method": opts.method, "positives": pos.len(), "negatives": opts.negatives.len()}),
+        serde_json::json!({"method": opts.method, "positives": pos.len(), "negatives": n_neg}),
     ))
 }
 

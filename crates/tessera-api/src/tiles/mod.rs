@@ -34,7 +34,9 @@ pub use mosaic::{
 pub(crate) use mosaic::{picture_error, write_mosaic};
 pub use sample::{PointSamples, SampleSource, prepare_tiles_dir};
 pub use tessera_client::export::{METADATA_FILE, parse_bands};
-pub use tessera_client::points::{Column, PointMeta, PointTable, read_points, write_samples};
+pub use tessera_client::points::{
+    Column, PointMeta, PointTable, read_points, read_points_in, write_samples,
+};
 pub use tessera_client::region::{Region, RegionArgs};
 pub use tessera_formats::geotiff::Compression;
 pub use tessera_pictures::{MosaicOptions, Resampling};

@@ -361,6 +361,9 @@ pub fn run(a: &DemoArgs, g: &GlobalArgs) -> anyhow::Result<()> {
                 &tessera_api::learn::SimilarOptions {
                     positives: water,
                     negatives: Vec::new(),
+                    positive_file: None,
+                    negative_file: None,
+                    examples_crs: None,
                     method: tessera_api::learn::SimilarityMethod::MeanCosine,
                     threshold: Some(0.9),
                     top: 0,

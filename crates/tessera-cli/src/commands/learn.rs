@@ -99,6 +99,14 @@ pub struct LabelOpts {
     /// Every pixel of every polygon (no budget, no balancing).
     #[arg(long)]
     pub all_pixels: bool,
+    /// A polygon's pixels are all it touches, not only those whose centre it holds (as
+    /// gdal_rasterize -at).
+    #[arg(long)]
+    pub all_touched: bool,
+    /// The CRS of coordinates in label files that do not state one: CSV x,y (or lon,lat)
+    /// columns, a Shapefile without .prj. EPSG:4326, EPSG:3857 or EPSG:326NN/327NN.
+    #[arg(long, value_name = "EPSG")]
+    pub crs: Option<String>,
     /// Polygon pixels per class: equal, sqrt (by the square root of the class's area),
     /// proportional or none.
     #[arg(long, default_value = "sqrt")]
@@ -239,6 +247,18 @@ pub struct EvaluateArgs {
     pub json: bool,
 }
 
+/// `--crs` of coordinates in input files: EPSG:4326, EPSG:3857 or a WGS84 UTM zone.
+pub fn points_crs(s: Option<&str>) -> anyhow::Result<Option<tessera_core::Crs>> {
+    let Some(s) = s else { return Ok(None) };
+    s.parse::<tessera_core::Crs>().map(Some).map_err(|_| {
+        usage(format!(
+            "--crs {s}: coordinates are read in EPSG:4326, EPSG:3857 or a WGS84 UTM zone \
+             (EPSG:326NN/327NN); reproject the file first (QGIS: Reproject Layer, or \
+             ogr2ogr -t_srs EPSG:4326)"
+        ))
+    })
+}
+
 fn learn_err(e: LearnError) -> anyhow::Error {
     match e {
         LearnError::Usage(m) => usage(m),
@@ -359,6 +379,8 @@ fn label_request(
         } else {
             o.points_per_polygon
         },
+        all_touched: o.all_touched,
+        crs: points_crs(o.crs.as_deref())?,
         balance,
         max_samples: o.max_samples,
         min_per_class: o.min_per_class,

@@ -88,6 +88,9 @@ pub struct PredictArgs {
     /// .parquet).
     #[arg(long)]
     pub points: Option<PathBuf>,
+    /// The CRS of --points coordinates when the file does not state one (CSV x,y).
+    #[arg(long, value_name = "EPSG")]
+    pub points_crs: Option<String>,
     /// Also write per-class probabilities (OUT_proba.tif, uint8 p x 250, 255 nodata).
     #[arg(long)]
     pub proba: bool,
@@ -113,13 +116,17 @@ Cosine similarity is scale-free: the int8 codes give the same score as the dequa
 embeddings. The map is float32 in [-1, 1] (NaN nodata); with --threshold a mask
 (OUT_mask.tif) and the connected groups of matching pixels.")]
 pub struct SimilarArgs {
-    /// Positive examples: points (CSV lon,lat / GeoJSON / GeoParquet).
+    /// Positive examples: points or polygons (CSV, GeoJSON, GeoParquet, Shapefile,
+    /// GeoPackage); a polygon stands for the pixels whose centres it holds.
     #[arg(long)]
     pub query: Option<PathBuf>,
+    /// The CRS of --query/--negative coordinates when the file does not state one (CSV x,y).
+    #[arg(long, value_name = "EPSG")]
+    pub query_crs: Option<String>,
     /// A positive example LON,LAT (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     pub lonlat: Vec<String>,
-    /// Negative examples: points (CSV / GeoJSON / GeoParquet).
+    /// Negative examples: points or polygons, as --query.
     #[arg(long)]
     pub negative: Option<PathBuf>,
     /// A negative example LON,LAT (repeatable).
@@ -325,8 +332,9 @@ pub fn run_predict(a: &PredictArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             ));
         }
         let src = source(&a.map, g, &ctx)?;
+        let crs = crate::commands::learn::points_crs(a.points_crs.as_deref())?;
         let r = watched(&a.map, g, &p, || {
-            predict_points(&ctx, &ds, &a.model, points, a.map.year, &src, &out, &p)
+            predict_points(&ctx, &ds, &a.model, points, crs, a.map.year, &src, &out, &p)
         });
         print_notes(g, &p);
         let r = r.map_err(cli_err)?;
@@ -360,29 +368,16 @@ pub fn run_predict(a: &PredictArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn points_of(file: &Option<PathBuf>, lonlat: &[String]) -> anyhow::Result<Vec<(f64, f64)>> {
-    let mut v = Vec::new();
-    if let Some(f) = file {
-        let t = tessera_api::tiles::read_points(f).map_err(cli_err)?;
-        v.extend(t.lon.iter().copied().zip(t.lat.iter().copied()));
-    }
-    for s in lonlat {
-        v.push(parse_lonlat(s)?);
-    }
-    Ok(v)
+fn lonlats(v: &[String]) -> anyhow::Result<Vec<(f64, f64)>> {
+    v.iter().map(|s| parse_lonlat(s)).collect()
 }
 
 pub fn run_similar(a: &SimilarArgs, g: &GlobalArgs) -> anyhow::Result<()> {
-    let positives = points_of(&a.query, &a.lonlat)?;
-    let negatives = points_of(&a.negative, &a.negative_lonlat)?;
-    if positives.is_empty() {
-        return Err(usage(
-            "give positive examples: --query FILE or --lonlat LON,LAT",
-        ));
-    }
+    let positives = lonlats(&a.lonlat)?;
+    let negatives = lonlats(&a.negative_lonlat)?;
     let method = match &a.method {
         Some(m) => m.parse::<SimilarityMethod>().map_err(usage)?,
-        None if !negatives.is_empty() => SimilarityMethod::PosNeg,
+        None if !negatives.is_empty() || a.negative.is_some() => SimilarityMethod::PosNeg,
         None => SimilarityMethod::MeanCosine,
     };
     if a.polygons.is_some() && a.threshold.is_none() {
@@ -399,6 +394,9 @@ pub fn run_similar(a: &SimilarArgs, g: &GlobalArgs) -> anyhow::Result<()> {
     let opts = SimilarOptions {
         positives,
         negatives,
+        positive_file: a.query.clone(),
+        negative_file: a.negative.clone(),
+        examples_crs: crate::commands::learn::points_crs(a.query_crs.as_deref())?,
         method,
         threshold: a.threshold,
         top: a.top,

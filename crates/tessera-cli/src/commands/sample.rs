@@ -5,7 +5,7 @@ use std::time::Instant;
 use serde_json::json;
 use tessera_api::Progress;
 use tessera_api::tiles::{
-    DatasetOptions, SampleSource, TileDataset, prepare_tiles_dir, read_points, write_samples,
+    DatasetOptions, SampleSource, TileDataset, prepare_tiles_dir, read_points_in, write_samples,
 };
 
 use crate::cli::{GlobalArgs, SampleArgs};
@@ -37,7 +37,8 @@ pub fn run(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             )));
         }
     }
-    let table = read_points(&a.points).map_err(cli_err)?;
+    let crs = crate::commands::learn::points_crs(a.crs.as_deref())?;
+    let table = read_points_in(&a.points, crs).map_err(cli_err)?;
     let opts = dataset_options(&a.dataset, None);
     let ds = opts.dataset().map_err(cli_err)?;
     if let Some(d) = &a.tiles {

@@ -12,7 +12,7 @@ use tessera_api::store::{
     ExportOptions, OpenOptions, PointOptions, Store, StoreRef, VariantDefault, check_output_dir,
 };
 use tessera_api::{Context, Progress};
-use tessera_client::points::{PointMeta, read_points, write_samples};
+use tessera_client::points::{PointMeta, read_points_in, write_samples};
 use tessera_formats::geotiff::Compression;
 
 use crate::cli::{DatasetSelect, DownloadArgs, GlobalArgs, InfoArgs, SampleArgs, ZarrCommand};
@@ -218,7 +218,8 @@ pub fn sample(a: &SampleArgs, g: &GlobalArgs) -> anyhow::Result<()> {
             "--tiles applies to --source tiles; use --store for Zarr",
         ));
     }
-    let table = read_points(&a.points).map_err(cli_err)?;
+    let crs = crate::commands::learn::points_crs(a.crs.as_deref())?;
+    let table = read_points_in(&a.points, crs).map_err(cli_err)?;
     let out_dir = a
         .output
         .parent()
