@@ -992,7 +992,7 @@ fn polygon_pixels_are_those_gdal_rasterize_burns_with_and_without_all_touched() 
     // narrower than a pixel: no vertex on the grid.
     let rot: Vec<(f64, f64)> = (0..4)
         .map(|i| {
-            let a = 0.5236 + i as f64 * std::f64::consts::FRAC_PI_2;
+            let a = std::f64::consts::FRAC_PI_6 + i as f64 * std::f64::consts::FRAC_PI_2;
             (-850.0 + 3.3 + 123.4 * a.cos(), 7.7 + 123.4 * a.sin())
         })
         .collect();

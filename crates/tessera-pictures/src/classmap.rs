@@ -767,7 +767,7 @@ fn write_map_inner<S: Source>(
                 if !v.is_finite() {
                     continue;
                 }
-                if (j * w + i) % sample_every == 0 {
+                if (j * w + i).is_multiple_of(sample_every) {
                     vsample.push(v);
                 }
                 let f = f64::from(v);

@@ -329,7 +329,7 @@ pub fn example_pixels(
     for p in &projected {
         for r in &p.rings {
             rasterise(r, false, |x, y| {
-                if seen % step == 0 {
+                if seen.is_multiple_of(step) {
                     out.push(p.crs.inverse(x, y));
                 }
                 seen += 1;
