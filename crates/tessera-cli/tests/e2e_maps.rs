@@ -119,6 +119,16 @@ fn world() -> &'static World {
     })
 }
 
+/// The paths of the maps a `--json` report lists.
+fn map_files(r: &Value) -> Vec<String> {
+    r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn predict(args: &[&str]) -> (i32, String, String) {
     let w = world();
     let m = w.mirror.display().to_string();
@@ -221,12 +231,7 @@ fn a_forest_maps_a_held_out_region_against_the_truth_and_gdal_reads_its_classes(
     ]);
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&stdout).unwrap();
-    let files: Vec<String> = r["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap().to_string())
-        .collect();
+    let files: Vec<String> = map_files(&r);
     // One map per zone on each side of the seam.
     assert_eq!(files.len(), 2, "{files:?}");
     assert!(files[0].ends_with("classes_32634.tif") && files[1].ends_with("classes_32635.tif"));
@@ -516,12 +521,7 @@ fn similarity_finds_the_class_of_its_examples_and_clusters_follow_the_classes() 
     let (code, stdout, err) = tessera(&args, &[]);
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&stdout).unwrap();
-    let files: Vec<String> = r["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap().to_string())
-        .collect();
+    let files: Vec<String> = map_files(&r);
     let s = water_scores(&files, &p, &tp);
     println!("{s}");
     assert!(s["water_px"].as_u64().unwrap() > 1000, "{s}");
@@ -562,12 +562,7 @@ fn similarity_finds_the_class_of_its_examples_and_clusters_follow_the_classes() 
     );
     assert_eq!(code, 0, "{err}");
     let r: Value = serde_json::from_str(&stdout).unwrap();
-    let files: Vec<String> = r["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap().to_string())
-        .collect();
+    let files: Vec<String> = map_files(&r);
     let v = run_python(
         r#"
 import json, subprocess, sys, tempfile, os
@@ -1308,12 +1303,7 @@ fn similarity_takes_polygons_as_examples() {
     );
     assert!((80..=100).contains(&np), "{np}");
     assert!((120..=150).contains(&nn), "{nn}");
-    let files: Vec<String> = r["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["path"].as_str().unwrap().to_string())
-        .collect();
+    let files: Vec<String> = map_files(&r);
     let s = water_scores(&files, "-", "-");
     println!("{s}");
     assert!(s["auc"].as_f64().unwrap() > 0.9, "{s}");
